@@ -1,0 +1,136 @@
+package stack
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Environment variable names read by the Lambda engine. Fixed: do not rename.
+const (
+	EnvAction               = "KILLSWITCH_ACTION"
+	EnvTerminateUnstoppable = "KILLSWITCH_TERMINATE_UNSTOPPABLE"
+	EnvOverrideProtection   = "KILLSWITCH_OVERRIDE_PROTECTION"
+	EnvExemptInstanceIDs    = "KILLSWITCH_EXEMPT_INSTANCE_IDS"
+	EnvDryRun               = "KILLSWITCH_DRY_RUN"
+	EnvNotifyTopicArn       = "KILLSWITCH_NOTIFY_TOPIC_ARN"
+)
+
+// Function is the kill-switch Lambda and what it is built from.
+type Function struct {
+	Function awslambda.Function
+	Role     awsiam.Role
+	LogGroup awslogs.LogGroup
+}
+
+// FunctionEnvironment is the Lambda's environment for cfg; notifyTopicArn is
+// usually a token.
+func FunctionEnvironment(cfg Config, notifyTopicArn string) map[string]string {
+	return map[string]string{
+		EnvAction:               cfg.Action,
+		EnvTerminateUnstoppable: strconv.FormatBool(cfg.TerminateUnstoppable),
+		EnvOverrideProtection:   strconv.FormatBool(cfg.OverrideProtection),
+		EnvExemptInstanceIDs:    strings.Join(cfg.ExemptInstanceIDs, ","),
+		EnvDryRun:               strconv.FormatBool(cfg.DryRun),
+		EnvNotifyTopicArn:       notifyTopicArn,
+	}
+}
+
+func newFunction(stack awscdk.Stack, cfg Config, topics Topics, assetDir string) Function {
+	logGroup := awslogs.NewLogGroup(stack, jsii.String("FunctionLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String("/aws/lambda/" + FunctionName),
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+
+	// An explicit role with exactly what the engine calls; no managed policies.
+	role := awsiam.NewRole(stack, jsii.String("FunctionRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("killswitch Lambda: find, stop or terminate EC2 instances in every region; publish reports"),
+	})
+	// DescribeRegions and DescribeInstances support no resource-level
+	// permissions: "*" is the only valid resource.
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("DiscoverInstancesInEveryRegion"),
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings("ec2:DescribeInstances", "ec2:DescribeRegions"),
+		Resources: jsii.Strings("*"),
+	}))
+	// Any region (an attacker can enable one after deploy), this account only.
+	// Pseudo-parameters (not stack.Account()) keep the ARN the same whether or
+	// not the account is known at synth, so the nag suppression always matches.
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ContainInstancesOfThisAccount"),
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings("ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:TerminateInstances"),
+		Resources: jsii.Strings(fmt.Sprintf("arn:%s:ec2:*:%s:instance/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_ACCOUNT_ID())),
+	}))
+	// Reports go to the notify topic only, never the trip topic. No Sid: the
+	// on-failure destination grants the identical statement and the CDK merges
+	// identical statements into one.
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings("sns:Publish"),
+		Resources: &[]*string{topics.Notify.TopicArn()},
+	}))
+	// Logs: its own log group only (the group ARN ends in ":*", covering its streams).
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("WriteOwnLogs"),
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: &[]*string{logGroup.LogGroupArn()},
+	}))
+
+	fn := awslambda.NewFunction(stack, jsii.String("Function"), &awslambda.FunctionProps{
+		FunctionName: jsii.String(FunctionName),
+		Description:  jsii.String("killswitch: stops or terminates EC2 instances in every region when the budget trips"),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(assetDir), nil),
+		Role:         role,
+		MemorySize:   jsii.Number(256),
+		// 5 minutes fits one full sweep: the engine sweeps all ~30 regions
+		// concurrently, each region's calls retry with the SDK's adaptive
+		// retryer when EC2 throttles (RequestLimitExceeded), and the engine
+		// publishes its report before the context deadline. A sweep normally
+		// takes seconds; the headroom is for throttling and slow opt-in regions.
+		Timeout: awscdk.Duration_Minutes(jsii.Number(5)),
+		// One at a time: a second trip while the first is still running would
+		// only race it; SNS redeliveries queue up and find nothing left to do.
+		ReservedConcurrentExecutions: jsii.Number(1),
+		LoggingFormat:                awslambda.LoggingFormat_JSON,
+		LogGroup:                     logGroup,
+		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn())),
+		// Async invokes (SNS) are retried twice, then the failed event goes to
+		// the notify topic: a failed trip is never silent.
+		RetryAttempts: jsii.Number(2),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+		OnFailure:     awslambdadestinations.NewSnsDestination(topics.Notify),
+	})
+	// The CDK makes the function depend on the role and its policy, but
+	// Properties.Role already references the role (cfn-lint W3005). Depend on
+	// the policy only: it must exist before the function and its invoke config
+	// (Lambda checks the on-failure destination's sns:Publish permission).
+	fn.Node().DefaultChild().Node().RemoveDependency(role)
+	fn.Node().AddDependency(role.Node().FindChild(jsii.String("DefaultPolicy")))
+
+	topics.Trip.AddSubscription(awssnssubscriptions.NewLambdaSubscription(fn, nil))
+	return Function{Function: fn, Role: role, LogGroup: logGroup}
+}
+
+func envPointers(m map[string]string) *map[string]*string {
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		out[k] = jsii.String(v)
+	}
+	return &out
+}

@@ -1,0 +1,111 @@
+// Package stack builds the killswitch CloudFormation stack: an AWS Budgets
+// budget and an optional CloudWatch billing alarm publish to a trip topic,
+// which invokes the Go Lambda that contains EC2 spend. Reports and warnings go
+// to a separate notify topic (email, optional Slack). The Lambda can publish to
+// the notify topic only, so it can never trigger itself.
+//
+// The package is importable so that tests can build the stack; infra/main.go
+// only reads config and wires it up.
+package stack
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Resource names, fixed so that the README and the operator can refer to them.
+const (
+	StackID            = "Killswitch"
+	TripTopicName      = "killswitch-trip"
+	NotifyTopicName    = "killswitch-notify"
+	BudgetName         = "killswitch-monthly"
+	BillingAlarmName   = "killswitch-estimated-charges"
+	FunctionName       = "killswitch"
+	BillingAlarmRegion = "us-east-1"
+)
+
+// KillswitchStackProps configures NewKillswitchStack.
+type KillswitchStackProps struct {
+	awscdk.StackProps
+	// Config is the kill-switch configuration; it is validated again here.
+	Config Config
+	// AssetDir is the directory holding the Lambda's `bootstrap` binary.
+	// Empty means <repo root>/build/lambda. Tests point it at a temp dir
+	// holding a dummy file.
+	AssetDir string
+}
+
+// NewKillswitchStack builds the stack. It returns an error, never a jsii
+// panic, for an invalid config, a missing bootstrap, or a billing alarm in a
+// region where the billing metric does not exist.
+func NewKillswitchStack(scope constructs.Construct, id string, props *KillswitchStackProps) (awscdk.Stack, error) {
+	if props == nil {
+		props = &KillswitchStackProps{Config: DefaultConfig()}
+	}
+	cfg := props.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	assetDir := props.AssetDir
+	if assetDir == "" {
+		var err error
+		if assetDir, err = DefaultAssetDir(); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkBootstrap(assetDir); err != nil {
+		return nil, err
+	}
+	if err := checkAlarmRegion(cfg, props.Env); err != nil {
+		return nil, err
+	}
+
+	sprops := props.StackProps
+	if sprops.Description == nil {
+		sprops.Description = jsii.String("killswitch: AWS Budgets / billing alarm -> SNS -> Lambda that stops or terminates EC2 when spend crosses the limit")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &sprops)
+
+	topics := newTopics(stack, cfg)
+	fn := newFunction(stack, cfg, topics, assetDir)
+	newBudget(stack, cfg, topics)
+	if cfg.BillingAlarm {
+		newBillingAlarm(stack, cfg, topics)
+	}
+	if cfg.SlackEnabled() {
+		newSlackChannel(stack, cfg, topics)
+	}
+	addNagSuppressions(stack, fn)
+
+	awscdk.NewCfnOutput(stack, jsii.String("FunctionName"), &awscdk.CfnOutputProps{
+		Value:       fn.Function.FunctionName(),
+		Description: jsii.String("The kill-switch Lambda; invoke it by hand with a dryRun payload to test"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("TripTopicArn"), &awscdk.CfnOutputProps{
+		Value:       topics.Trip.TopicArn(),
+		Description: jsii.String("Budgets and the billing alarm publish here; the Lambda is subscribed"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("NotifyTopicArn"), &awscdk.CfnOutputProps{
+		Value:       topics.Notify.TopicArn(),
+		Description: jsii.String("Warnings, reports and failed-invocation records"),
+	})
+	return stack, nil
+}
+
+// checkAlarmRegion refuses a billing alarm in a stack pinned to a region other
+// than us-east-1: AWS/Billing EstimatedCharges exists only there. An
+// environment-agnostic stack gets the alarm behind a CfnCondition instead.
+func checkAlarmRegion(cfg Config, env *awscdk.Environment) error {
+	if !cfg.BillingAlarm || env == nil || env.Region == nil {
+		return nil
+	}
+	region := *env.Region
+	if region == "" || *awscdk.Token_IsUnresolved(jsii.String(region)) || region == BillingAlarmRegion {
+		return nil
+	}
+	return fmt.Errorf("%s.billingAlarm: the AWS/Billing EstimatedCharges metric exists only in %s, but the stack's region is %s; deploy to %s (e.g. AWS_REGION=%s npx cdk deploy) or set \"billingAlarm\": false",
+		ContextKey, BillingAlarmRegion, region, BillingAlarmRegion, BillingAlarmRegion)
+}

@@ -1,0 +1,548 @@
+package stack_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/killswitch/killswitch/infra/stack"
+)
+
+func m(kv ...any) *map[string]any {
+	out := map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return &out
+}
+
+func arr(items ...any) *[]any { return &items }
+
+func TestBudgetTripNotificationPointsAtTripTopic(t *testing.T) {
+	// GIVEN the default config with two emails
+	cfg := stack.DefaultConfig()
+	cfg.NotificationEmails = []string{"a@example.com", "b@example.com"}
+	// WHEN the stack is built
+	b := build(t, cfg, "us-east-1")
+	trip := b.one(t, "AWS::SNS::Topic", "TopicName", stack.TripTopicName)
+	notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+
+	// THEN the monthly cost budget trips the trip topic at 100% ACTUAL
+	assert(t, "budget data", func() {
+		b.tmpl.HasResourceProperties(jsii.String("AWS::Budgets::Budget"), m(
+			"Budget", m(
+				"BudgetName", stack.BudgetName,
+				"BudgetType", "COST",
+				"TimeUnit", "MONTHLY",
+				"BudgetLimit", m("Amount", 10, "Unit", "USD"),
+			),
+		))
+	})
+	assert(t, "trip notification", func() {
+		b.tmpl.HasResourceProperties(jsii.String("AWS::Budgets::Budget"), m(
+			"NotificationsWithSubscribers", assertions.Match_ArrayWith(arr(m(
+				"Notification", m("NotificationType", "ACTUAL", "ComparisonOperator", "GREATER_THAN", "Threshold", 100, "ThresholdType", "PERCENTAGE"),
+				"Subscribers", assertions.Match_ArrayEquals(arr(m("SubscriptionType", "SNS", "Address", ref(trip)))),
+			))),
+		))
+	})
+	// AND the warnings go to the notify topic and the emails, never the trip topic
+	warningSubs := arr(
+		m("SubscriptionType", "SNS", "Address", ref(notify)),
+		m("SubscriptionType", "EMAIL", "Address", "a@example.com"),
+		m("SubscriptionType", "EMAIL", "Address", "b@example.com"),
+	)
+	for _, w := range []struct {
+		typ       string
+		threshold float64
+	}{{"ACTUAL", 50}, {"ACTUAL", 80}, {"FORECASTED", 100}} {
+		assert(t, "warning notification "+w.typ, func() {
+			b.tmpl.HasResourceProperties(jsii.String("AWS::Budgets::Budget"), m(
+				"NotificationsWithSubscribers", assertions.Match_ArrayWith(arr(m(
+					"Notification", m("NotificationType", w.typ, "ComparisonOperator", "GREATER_THAN", "Threshold", w.threshold, "ThresholdType", "PERCENTAGE"),
+					"Subscribers", assertions.Match_ArrayEquals(warningSubs),
+				))),
+			))
+		})
+	}
+	budget := b.ofType("AWS::Budgets::Budget")
+	if len(budget) != 1 {
+		t.Fatalf("want one budget, got %v", budget)
+	}
+	if n := len(b.props(budget[0])["NotificationsWithSubscribers"].([]any)); n != 4 {
+		t.Errorf("want 4 notifications (1 trip + 2 warnings + 1 forecast), got %d", n)
+	}
+	// AND the budget is created after both topic policies
+	deps, _ := b.resources()[budget[0]]["DependsOn"].([]any)
+	for _, p := range b.ofType("AWS::SNS::TopicPolicy") {
+		if !containsAny(deps, p) {
+			t.Errorf("budget DependsOn %v, missing topic policy %s", deps, p)
+		}
+	}
+}
+
+func containsAny(list []any, v any) bool {
+	for _, x := range list {
+		if reflect.DeepEqual(x, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTopicPoliciesAllowOnlyThisAccountsBudgetsAndAlarms(t *testing.T) {
+	b := build(t, stack.DefaultConfig(), "us-east-1")
+	trip := b.one(t, "AWS::SNS::Topic", "TopicName", stack.TripTopicName)
+	notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+
+	sourceAccount := map[string]any{"aws:SourceAccount": ref("AWS::AccountId")}
+	budgetsArn := map[string]any{"aws:SourceArn": map[string]any{"Fn::Join": []any{"", []any{"arn:", ref("AWS::Partition"), ":budgets::", ref("AWS::AccountId"), ":*"}}}}
+	budgets := map[string]any{
+		"Action": "sns:Publish", "Effect": "Allow",
+		"Principal": map[string]any{"Service": "budgets.amazonaws.com"},
+		"Condition": map[string]any{"StringEquals": sourceAccount, "ArnLike": budgetsArn},
+	}
+	cloudwatch := map[string]any{
+		"Action": "sns:Publish", "Effect": "Allow",
+		"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+		"Condition": map[string]any{"StringEquals": sourceAccount},
+	}
+
+	for _, tc := range []struct {
+		topic string
+		want  []map[string]any
+	}{
+		{trip, []map[string]any{budgets, cloudwatch}},
+		{notify, []map[string]any{budgets}},
+	} {
+		var policy map[string]any
+		for _, id := range b.ofType("AWS::SNS::TopicPolicy") {
+			if reflect.DeepEqual(b.props(id)["Topics"], []any{ref(tc.topic)}) {
+				policy = b.props(id)
+			}
+		}
+		if policy == nil {
+			t.Errorf("no topic policy for %s", tc.topic)
+			continue
+		}
+		var allows []map[string]any
+		sslOnly := false
+		for _, s := range policy["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := s.(map[string]any)
+			if !reflect.DeepEqual(st["Resource"], ref(tc.topic)) {
+				t.Errorf("%s: statement on another resource: %v", tc.topic, st)
+			}
+			switch st["Effect"] {
+			case "Allow":
+				delete(st, "Sid")
+				delete(st, "Resource")
+				allows = append(allows, st)
+			case "Deny":
+				if reflect.DeepEqual(st["Condition"], map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}}) {
+					sslOnly = true
+				}
+			}
+		}
+		if !sslOnly {
+			t.Errorf("%s: no deny of non-SSL publish (enforceSSL)", tc.topic)
+		}
+		if len(allows) != len(tc.want) {
+			t.Errorf("%s: want %d allow statements, got %d: %v", tc.topic, len(tc.want), len(allows), allows)
+			continue
+		}
+		for _, w := range tc.want {
+			if !containsMap(allows, w) {
+				t.Errorf("%s: missing allow statement %v; got %v", tc.topic, w, allows)
+			}
+		}
+	}
+}
+
+func containsMap(list []map[string]any, v map[string]any) bool {
+	for _, x := range list {
+		if reflect.DeepEqual(x, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestLambdaIsSubscribedToTripTopicOnly(t *testing.T) {
+	b := build(t, stack.DefaultConfig(), "us-east-1")
+	trip := b.one(t, "AWS::SNS::Topic", "TopicName", stack.TripTopicName)
+	fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
+
+	assert(t, "lambda subscription", func() {
+		b.tmpl.ResourceCountIs(jsii.String("AWS::SNS::Subscription"), jsii.Number(1))
+		b.tmpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), m(
+			"Protocol", "lambda", "TopicArn", ref(trip), "Endpoint", getAtt(fn, "Arn"),
+		))
+	})
+	assert(t, "lambda permission", func() {
+		b.tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Permission"), jsii.Number(1))
+		b.tmpl.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), m(
+			"Action", "lambda:InvokeFunction", "Principal", "sns.amazonaws.com",
+			"SourceArn", ref(trip), "FunctionName", getAtt(fn, "Arn"),
+		))
+	})
+}
+
+func TestFunctionRuntimeAndLimits(t *testing.T) {
+	b := build(t, stack.DefaultConfig(), "us-east-1")
+	logs := b.ofType("AWS::Logs::LogGroup")
+	if len(logs) != 1 {
+		t.Fatalf("want one log group, got %v", logs)
+	}
+	assert(t, "function", func() {
+		b.tmpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), m(
+			"FunctionName", stack.FunctionName,
+			"Runtime", "provided.al2023",
+			"Architectures", arr("arm64"),
+			"Handler", "bootstrap",
+			"MemorySize", 256,
+			"Timeout", 300,
+			"ReservedConcurrentExecutions", 1,
+			"LoggingConfig", m("LogFormat", "JSON", "LogGroup", ref(logs[0])),
+		))
+	})
+	assert(t, "log retention", func() {
+		b.tmpl.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), m("RetentionInDays", 30))
+	})
+}
+
+func TestOnFailureDestinationIsNotifyTopic(t *testing.T) {
+	b := build(t, stack.DefaultConfig(), "us-east-1")
+	notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+	fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
+	assert(t, "event invoke config", func() {
+		b.tmpl.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), m(
+			"FunctionName", ref(fn),
+			"MaximumRetryAttempts", 2,
+			"DestinationConfig", m("OnFailure", m("Destination", ref(notify))),
+		))
+	})
+}
+
+func TestFunctionEnvironment(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mutate func(*stack.Config)
+		want   map[string]string
+	}{
+		"defaults": {
+			mutate: func(*stack.Config) {},
+			want: map[string]string{
+				"KILLSWITCH_ACTION": "stop", "KILLSWITCH_TERMINATE_UNSTOPPABLE": "true",
+				"KILLSWITCH_OVERRIDE_PROTECTION": "true", "KILLSWITCH_EXEMPT_INSTANCE_IDS": "",
+				"KILLSWITCH_DRY_RUN": "false",
+			},
+		},
+		"custom": {
+			mutate: func(c *stack.Config) {
+				c.Action = "terminate"
+				c.TerminateUnstoppable = false
+				c.OverrideProtection = false
+				c.ExemptInstanceIDs = []string{"i-0123456789abcdef0", "i-12345678"}
+				c.DryRun = true
+			},
+			want: map[string]string{
+				"KILLSWITCH_ACTION": "terminate", "KILLSWITCH_TERMINATE_UNSTOPPABLE": "false",
+				"KILLSWITCH_OVERRIDE_PROTECTION": "false", "KILLSWITCH_EXEMPT_INSTANCE_IDS": "i-0123456789abcdef0,i-12345678",
+				"KILLSWITCH_DRY_RUN": "true",
+			},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := stack.DefaultConfig()
+			tc.mutate(&cfg)
+			b := build(t, cfg, "us-east-1")
+			notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+			fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
+			got := b.props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)
+			want := map[string]any{"KILLSWITCH_NOTIFY_TOPIC_ARN": ref(notify)}
+			for k, v := range tc.want {
+				want[k] = v
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("environment:\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+// TestFunctionRoleIsLeastPrivilege collects every permission the function's
+// role has and compares it with the exact expected set.
+func TestFunctionRoleIsLeastPrivilege(t *testing.T) {
+	b := build(t, stack.DefaultConfig(), "us-east-1")
+	notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+	trip := b.one(t, "AWS::SNS::Topic", "TopicName", stack.TripTopicName)
+	fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
+	logGroup := b.ofType("AWS::Logs::LogGroup")[0]
+	roleRef := b.props(fn)["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	role := b.props(roleRef)
+	if role == nil {
+		t.Fatalf("function role %s not found", roleRef)
+	}
+	if mp, ok := role["ManagedPolicyArns"]; ok {
+		t.Errorf("function role has managed policies: %v", mp)
+	}
+	if ip, ok := role["Policies"]; ok {
+		t.Errorf("function role has inline policies: %v", ip)
+	}
+
+	// action -> resources
+	got := map[string][]string{}
+	for _, id := range b.ofType("AWS::IAM::Policy") {
+		p := b.props(id)
+		if !containsAny(p["Roles"].([]any), ref(roleRef)) {
+			continue
+		}
+		for _, s := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := s.(map[string]any)
+			if st["Effect"] != "Allow" {
+				t.Errorf("unexpected %v statement: %v", st["Effect"], st)
+			}
+			for _, a := range list(st["Action"]) {
+				for _, r := range list(st["Resource"]) {
+					rj, _ := json.Marshal(r)
+					got[a.(string)] = append(got[a.(string)], string(rj))
+				}
+			}
+		}
+	}
+	js := func(v any) string { j, _ := json.Marshal(v); return string(j) }
+	instanceArn := js(map[string]any{"Fn::Join": []any{"", []any{"arn:", ref("AWS::Partition"), ":ec2:*:", ref("AWS::AccountId"), ":instance/*"}}})
+	want := map[string][]string{
+		"ec2:DescribeInstances":       {`"*"`},
+		"ec2:DescribeRegions":         {`"*"`},
+		"ec2:StopInstances":           {instanceArn},
+		"ec2:TerminateInstances":      {instanceArn},
+		"ec2:ModifyInstanceAttribute": {instanceArn},
+		"sns:Publish":                 {js(ref(notify))},
+		"logs:CreateLogStream":        {js(getAtt(logGroup, "Arn"))},
+		"logs:PutLogEvents":           {js(getAtt(logGroup, "Arn"))},
+	}
+	for a := range got {
+		sort.Strings(got[a])
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("function permissions:\n got %v\nwant %v", got, want)
+	}
+	for a, rs := range got {
+		if strings.Contains(a, "*") {
+			t.Errorf("wildcard action %q", a)
+		}
+		if a == "sns:Publish" && containsString(rs, js(ref(trip))) {
+			t.Errorf("the function can publish to the trip topic")
+		}
+	}
+}
+
+func list(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestBillingAlarm(t *testing.T) {
+	alarmProps := func(threshold float64) *map[string]any {
+		return m(
+			"AlarmName", stack.BillingAlarmName,
+			"Namespace", "AWS/Billing",
+			"MetricName", "EstimatedCharges",
+			"Dimensions", arr(m("Name", "Currency", "Value", "USD")),
+			"Statistic", "Maximum",
+			"Period", 21600,
+			"Threshold", threshold,
+			"ComparisonOperator", "GreaterThanOrEqualToThreshold",
+		)
+	}
+
+	t.Run("us-east-1: present, unconditional, acts on the trip topic", func(t *testing.T) {
+		b := build(t, stack.DefaultConfig(), "us-east-1")
+		trip := b.one(t, "AWS::SNS::Topic", "TopicName", stack.TripTopicName)
+		assert(t, "alarm", func() {
+			p := alarmProps(10)
+			(*p)["AlarmActions"] = arr(ref(trip))
+			b.tmpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), p)
+		})
+		for _, id := range b.ofType("AWS::CloudWatch::Alarm") {
+			if c, ok := b.resources()[id]["Condition"]; ok {
+				t.Errorf("alarm in us-east-1 has a condition %v", c)
+			}
+		}
+	})
+
+	t.Run("threshold defaults to budget x trip percent", func(t *testing.T) {
+		cfg := stack.DefaultConfig()
+		cfg.BudgetUSD, cfg.TripThresholdPercent = 20, 150
+		cfg.BillingAlarmThresholdUSD = 30 // what ParseConfig derives
+		b := build(t, cfg, "us-east-1")
+		assert(t, "alarm threshold", func() {
+			b.tmpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), alarmProps(30))
+		})
+		c, err := stack.ParseConfig(`{"budgetUsd":20,"tripThresholdPercent":150}`, nil)
+		if err != nil || c.BillingAlarmThresholdUSD != 30 {
+			t.Errorf("derived threshold = %v, %v; want 30", c.BillingAlarmThresholdUSD, err)
+		}
+	})
+
+	t.Run("environment-agnostic: behind a us-east-1 condition", func(t *testing.T) {
+		b := build(t, stack.DefaultConfig(), "")
+		alarms := b.ofType("AWS::CloudWatch::Alarm")
+		if len(alarms) != 1 {
+			t.Fatalf("want one alarm, got %v", alarms)
+		}
+		condName, _ := b.resources()[alarms[0]]["Condition"].(string)
+		if condName == "" {
+			t.Fatalf("alarm has no Condition")
+		}
+		assert(t, "condition", func() {
+			b.tmpl.HasCondition(jsii.String(condName), m("Fn::Equals", arr(ref("AWS::Region"), "us-east-1")))
+		})
+	})
+
+	t.Run("disabled: absent", func(t *testing.T) {
+		cfg := stack.DefaultConfig()
+		cfg.BillingAlarm = false
+		b := build(t, cfg, "eu-west-1")
+		assert(t, "no alarm", func() {
+			b.tmpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(0))
+		})
+		// and the budget is still there
+		assert(t, "budget", func() {
+			b.tmpl.ResourceCountIs(jsii.String("AWS::Budgets::Budget"), jsii.Number(1))
+		})
+	})
+
+	t.Run("other region: refused", func(t *testing.T) {
+		_, err := tryBuild(t, stack.DefaultConfig(), "eu-west-1")
+		if err == nil || !strings.Contains(err.Error(), "killswitch.billingAlarm") || !strings.Contains(err.Error(), "us-east-1") {
+			t.Errorf("want an error naming killswitch.billingAlarm and us-east-1, got %v", err)
+		}
+	})
+}
+
+func TestEmailSubscriptionsOnNotifyTopic(t *testing.T) {
+	cfg := stack.DefaultConfig()
+	cfg.NotificationEmails = []string{"me@example.com"}
+	b := build(t, cfg, "us-east-1")
+	notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+	assert(t, "email subscription", func() {
+		b.tmpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), m(
+			"Protocol", "email", "Endpoint", "me@example.com", "TopicArn", ref(notify),
+		))
+	})
+}
+
+func TestSlackChannel(t *testing.T) {
+	b := build(t, stack.DefaultConfig(), "us-east-1")
+	assert(t, "no slack by default", func() {
+		b.tmpl.ResourceCountIs(jsii.String("AWS::Chatbot::SlackChannelConfiguration"), jsii.Number(0))
+	})
+
+	cfg := stack.DefaultConfig()
+	cfg.SlackWorkspaceID, cfg.SlackChannelID = "T0123ABCD", "C0123ABCD"
+	b = build(t, cfg, "us-east-1")
+	notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+	assert(t, "slack channel", func() {
+		b.tmpl.HasResourceProperties(jsii.String("AWS::Chatbot::SlackChannelConfiguration"), m(
+			"SlackWorkspaceId", "T0123ABCD", "SlackChannelId", "C0123ABCD",
+			"SnsTopicArns", arr(ref(notify)),
+			"GuardrailPolicies", arr(m("Fn::Join", arr("", arr("arn:", ref("AWS::Partition"), ":iam::aws:policy/ReadOnlyAccess")))),
+		))
+	})
+	// Its role has no permissions at all.
+	chan_ := b.ofType("AWS::Chatbot::SlackChannelConfiguration")[0]
+	roleID := b.props(chan_)["IamRoleArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	if p := b.props(roleID); p["ManagedPolicyArns"] != nil || p["Policies"] != nil {
+		t.Errorf("slack role has permissions: %v", p)
+	}
+	for _, id := range b.ofType("AWS::IAM::Policy") {
+		if containsAny(b.props(id)["Roles"].([]any), ref(roleID)) {
+			t.Errorf("slack role has policy %s", id)
+		}
+	}
+}
+
+func TestMissingBootstrapIsAGoError(t *testing.T) {
+	app := awscdk.NewApp(nil)
+	_, err := stack.NewKillswitchStack(app, stack.StackID, &stack.KillswitchStackProps{
+		Config:   stack.DefaultConfig(),
+		AssetDir: t.TempDir(),
+	})
+	if err == nil || !strings.Contains(err.Error(), "lambda bootstrap not found") || !strings.Contains(err.Error(), "make bootstrap") {
+		t.Errorf("want a missing-bootstrap error, got %v", err)
+	}
+}
+
+func TestInvalidConfigIsRefusedByTheStack(t *testing.T) {
+	cfg := stack.DefaultConfig()
+	cfg.BudgetUSD = -5
+	_, err := tryBuild(t, cfg, "us-east-1")
+	if err == nil || !strings.Contains(err.Error(), "killswitch.budgetUsd: must be greater than 0, got -5") {
+		t.Errorf("want a budgetUsd error, got %v", err)
+	}
+}
+
+// TestNagAwsSolutions applies cdk-nag AwsSolutions as infra/main.go does and
+// requires zero unsuppressed errors and warnings.
+func TestNagAwsSolutions(t *testing.T) {
+	for name, cfg := range map[string]stack.Config{
+		"defaults": stack.DefaultConfig(),
+		"everything on": func() stack.Config {
+			c := stack.DefaultConfig()
+			c.NotificationEmails = []string{"me@example.com"}
+			c.SlackWorkspaceID, c.SlackChannelID = "T0123ABCD", "C0123ABCD"
+			return c
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			app := awscdk.NewApp(nil)
+			s, err := stack.NewKillswitchStack(app, stack.StackID, &stack.KillswitchStackProps{
+				StackProps: awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("us-east-1")}},
+				Config:     cfg,
+				AssetDir:   assetDir(t),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A canary stack that nag must flag, proving the checks ran.
+			canary := awscdk.NewStack(app, jsii.String("Canary"), nil)
+			awssns.NewTopic(canary, jsii.String("PlainTopic"), nil)
+
+			awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+
+			nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+			assert(t, "nag findings", func() {
+				ann := assertions.Annotations_FromStack(s)
+				for _, e := range *ann.FindError(jsii.String("*"), nag) {
+					t.Errorf("nag error at %s: %v", *e.Id, e.Entry.Data)
+				}
+				for _, w := range *ann.FindWarning(jsii.String("*"), nag) {
+					t.Errorf("nag warning at %s: %v", *w.Id, w.Entry.Data)
+				}
+				if n := len(*assertions.Annotations_FromStack(canary).FindError(jsii.String("*"), nag)); n == 0 {
+					t.Errorf("canary: nag reported nothing for a topic without enforceSSL; are the checks applied?")
+				}
+			})
+		})
+	}
+}

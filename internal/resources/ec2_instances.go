@@ -1,0 +1,151 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/killswitch/killswitch/internal/engine"
+)
+
+// EC2InstancesAPI is the slice of the EC2 client that instance containment
+// uses; unit tests put a fake behind it.
+type EC2InstancesAPI interface {
+	ec2.DescribeInstancesAPIClient
+	StopInstances(ctx context.Context, in *ec2.StopInstancesInput, optFns ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error)
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanceAttributeInput, optFns ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error)
+}
+
+// EC2 caps StopInstances and TerminateInstances at 1,000 IDs a call.
+const maxIDsPerCall = 1000
+
+// Attribute keys EC2Instances puts on a Resource.
+const (
+	attrLifecycle    = "lifecycle"   // "spot", "capacity-block", or "" for on-demand
+	attrRootDevice   = "root-device" // "ebs" or "instance-store"
+	attrInstanceType = "instance-type"
+)
+
+// EC2Instances contains EC2 instances: stop by default, which keeps EBS data
+// so a false alarm loses nothing; terminate where the owner chose it or
+// where an instance cannot be stopped.
+type EC2Instances struct {
+	client func(region string) EC2InstancesAPI
+}
+
+var _ engine.Kind = (*EC2Instances)(nil)
+
+func NewEC2Instances(client func(region string) EC2InstancesAPI) *EC2Instances {
+	return &EC2Instances{client: client}
+}
+
+func (*EC2Instances) Name() string { return "EC2 instances" }
+
+// Find lists instances worth acting on, over every page and every
+// reservation: an attack is many RunInstances calls, hence many reservations.
+// Stop mode skips stopped and stopping instances, so a second run makes no
+// needless calls; terminate mode takes stopped ones too, since the attacker
+// could start them again.
+func (k *EC2Instances) Find(ctx context.Context, region string, p engine.Policy) ([]engine.Resource, error) {
+	states := []string{"pending", "running"}
+	if p.Action == engine.ActionTerminate {
+		states = append(states, "stopping", "stopped")
+	}
+	in := &ec2.DescribeInstancesInput{
+		// The instance-lifecycle filter is not used: lifecycle is read from
+		// the describe data (and moto cannot serve that filter).
+		Filters:    []types.Filter{{Name: aws.String("instance-state-name"), Values: states}},
+		MaxResults: aws.Int32(1000),
+	}
+	var found []engine.Resource
+	pages := ec2.NewDescribeInstancesPaginator(k.client(region), in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return found, fmt.Errorf("describing instances in %s: %w", region, err)
+		}
+		for _, res := range page.Reservations {
+			for _, inst := range res.Instances {
+				found = append(found, instanceResource(inst))
+			}
+		}
+	}
+	return found, nil
+}
+
+func instanceResource(inst types.Instance) engine.Resource {
+	state := ""
+	if inst.State != nil {
+		state = string(inst.State.Name)
+	}
+	return engine.Resource{
+		ID:    aws.ToString(inst.InstanceId),
+		State: state,
+		Attributes: map[string]string{
+			attrLifecycle:    string(inst.InstanceLifecycle),
+			attrRootDevice:   string(inst.RootDeviceType),
+			attrInstanceType: string(inst.InstanceType),
+		},
+	}
+}
+
+// Decide chooses from the describe data alone, never from error text.
+func (*EC2Instances) Decide(r engine.Resource, p engine.Policy) engine.Decision {
+	d := engine.Decision{Resource: r}
+	switch {
+	case p.Exempt[r.ID]:
+		d.Action, d.Reason = engine.ActionNone, "exempt by ID at deploy time (KILLSWITCH_EXEMPT_INSTANCE_IDS)"
+	case r.State == "shutting-down" || r.State == "terminated":
+		d.Action, d.Reason = engine.ActionNone, "already "+r.State
+	case p.Action == engine.ActionTerminate:
+		d.Action, d.Reason = engine.ActionTerminate, "action is terminate"
+	case r.State == "stopped" || r.State == "stopping":
+		d.Action, d.Reason = engine.ActionNone, "already "+r.State
+	default:
+		why := unstoppableReason(r)
+		switch {
+		case why == "":
+			d.Action, d.Reason = engine.ActionStop, "action is stop"
+		case p.TerminateUnstoppable:
+			d.Action, d.Reason = engine.ActionTerminate, why+", so it is terminated (KILLSWITCH_TERMINATE_UNSTOPPABLE=true)"
+		default:
+			d.Action, d.Reason = engine.ActionNone, why+"; left RUNNING because KILLSWITCH_TERMINATE_UNSTOPPABLE=false"
+		}
+	}
+	return d
+}
+
+// unstoppableReason says why EC2 would refuse to stop r, or "" if it would not.
+func unstoppableReason(r engine.Resource) string {
+	switch {
+	case r.Attributes[attrLifecycle] == string(types.InstanceLifecycleTypeSpot):
+		// One-time Spot instances cannot be stopped, and the describe data
+		// does not say whether the request is one-time.
+		return "Spot instance cannot be stopped"
+	case r.Attributes[attrRootDevice] == string(types.DeviceTypeInstanceStore):
+		return "instance-store root cannot be stopped"
+	}
+	return ""
+}
+
+// Contain stops and terminates in batches of at most 1,000 IDs.
+func (k *EC2Instances) Contain(ctx context.Context, region string, todo []engine.Decision, p engine.Policy) []engine.Outcome {
+	c := newInstanceContainer(k.client(region), p)
+	byAction := map[engine.Action][]string{}
+	for _, d := range todo {
+		byAction[d.Action] = append(byAction[d.Action], d.Resource.ID)
+		c.states[d.Resource.ID] = d.Resource.State
+	}
+	for _, action := range []engine.Action{engine.ActionStop, engine.ActionTerminate} {
+		ids := byAction[action]
+		for start := 0; start < len(ids); start += maxIDsPerCall {
+			end := min(start+maxIDsPerCall, len(ids))
+			c.batch(ctx, action, ids[start:end])
+		}
+	}
+	return c.outcomes
+}

@@ -1,0 +1,191 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/killswitch/killswitch/internal/engine"
+)
+
+// Error codes from StopInstances and TerminateInstances that one instance
+// can cause for a whole batch. Real EC2 fails the whole call for one bad or
+// protected ID, so such a batch is split until the culprit stands alone.
+// Other errors (access denied, throttling past every retry, network) would
+// fail every part the same way, so they are not split.
+var perInstanceCodes = map[string]bool{
+	"OperationNotPermitted":       true, // stop or termination protection
+	"UnsupportedOperation":        true, // e.g. stopping a one-time Spot instance
+	"IncorrectInstanceState":      true,
+	"InvalidInstanceID.NotFound":  true,
+	"InvalidInstanceID.Malformed": true,
+}
+
+// maxSplitCalls bounds the calls one region has in flight while it splits
+// failed batches, well inside EC2's burst of 50 mutating calls.
+const maxSplitCalls = 8
+
+// instanceContainer acts on one region's instances and collects outcomes.
+type instanceContainer struct {
+	api      EC2InstancesAPI
+	policy   engine.Policy
+	states   map[string]string // state at describe time, by ID; read-only
+	inFlight chan struct{}
+
+	mu       sync.Mutex
+	outcomes []engine.Outcome
+}
+
+func newInstanceContainer(api EC2InstancesAPI, p engine.Policy) *instanceContainer {
+	return &instanceContainer{api: api, policy: p, states: map[string]string{}, inFlight: make(chan struct{}, maxSplitCalls)}
+}
+
+func (c *instanceContainer) record(o engine.Outcome) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.outcomes = append(c.outcomes, o)
+}
+
+func (c *instanceContainer) call(ctx context.Context, action engine.Action, ids []string) error {
+	select {
+	case c.inFlight <- struct{}{}:
+		defer func() { <-c.inFlight }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var err error
+	switch action {
+	case engine.ActionStop:
+		_, err = c.api.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: ids})
+	case engine.ActionTerminate:
+		_, err = c.api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	default:
+		err = fmt.Errorf("no EC2 call for action %q", action)
+	}
+	return err
+}
+
+// batch acts on up to 1,000 IDs, splitting the batch in halves when one
+// instance fails it, so that the rest are still contained.
+func (c *instanceContainer) batch(ctx context.Context, action engine.Action, ids []string) {
+	err := c.call(ctx, action, ids)
+	if err == nil {
+		for _, id := range ids {
+			c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusDone})
+		}
+		return
+	}
+	code := errorCode(err)
+	if len(ids) > 1 && perInstanceCodes[code] && ctx.Err() == nil {
+		// The halves go concurrently: a split costs round trips in depth
+		// (log2 of the batch), not in count.
+		half := len(ids) / 2
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.batch(ctx, action, ids[:half])
+		}()
+		c.batch(ctx, action, ids[half:])
+		wg.Wait()
+		return
+	}
+	if len(ids) == 1 {
+		c.single(ctx, action, ids[0], err)
+		return
+	}
+	for _, id := range ids {
+		c.fail(id, action, err, "")
+	}
+}
+
+// single resolves the failure of one instance's action.
+func (c *instanceContainer) single(ctx context.Context, action engine.Action, id string, err error) {
+	switch errorCode(err) {
+	case "OperationNotPermitted":
+		c.overrideProtection(ctx, action, id, err)
+	case "UnsupportedOperation":
+		// EC2 knows better than the describe data: the instance cannot be
+		// stopped after all.
+		if action == engine.ActionStop && c.policy.TerminateUnstoppable {
+			sub := newInstanceContainer(c.api, c.policy)
+			sub.inFlight = c.inFlight
+			sub.batch(ctx, engine.ActionTerminate, []string{id})
+			for _, o := range sub.outcomes {
+				o.Note = joinNotes("EC2 refused to stop it (UnsupportedOperation), so it was terminated", o.Note)
+				c.record(o)
+			}
+			return
+		}
+		c.fail(id, action, err, "it cannot be stopped; terminate it by hand or set KILLSWITCH_TERMINATE_UNSTOPPABLE=true")
+	case "InvalidInstanceID.NotFound":
+		c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusGone, Note: "no longer exists"})
+	case "IncorrectInstanceState":
+		if c.states[id] == "pending" {
+			c.fail(id, action, err, "it was still starting; the next run will catch it")
+			return
+		}
+		// It changed state since it was described: someone or something is
+		// already stopping or terminating it.
+		c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusGone, Note: "already stopping or terminating"})
+	default:
+		c.fail(id, action, err, "")
+	}
+}
+
+// overrideProtection turns off the protection attributes that can block the
+// action, the matching one first, and retries after each.
+func (c *instanceContainer) overrideProtection(ctx context.Context, action engine.Action, id string, err error) {
+	if !c.policy.OverrideProtection {
+		c.fail(id, action, err, "protection is on and KILLSWITCH_OVERRIDE_PROTECTION=false")
+		return
+	}
+	attrs := []string{"disableApiStop", "disableApiTermination"}
+	if action == engine.ActionTerminate {
+		attrs = []string{"disableApiTermination", "disableApiStop"}
+	}
+	for _, attr := range attrs {
+		in := &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id)}
+		off := &types.AttributeBooleanValue{Value: aws.Bool(false)}
+		if attr == "disableApiStop" {
+			in.DisableApiStop = off
+		} else {
+			in.DisableApiTermination = off
+		}
+		if _, mErr := c.api.ModifyInstanceAttribute(ctx, in); mErr != nil {
+			c.fail(id, action, mErr, "could not turn off "+attr)
+			return
+		}
+		err = c.call(ctx, action, []string{id})
+		if err == nil {
+			c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusDone,
+				ProtectionOverridden: true, Note: attr + " was on; it was turned off"})
+			return
+		}
+		if errorCode(err) != "OperationNotPermitted" {
+			c.single(ctx, action, id, err)
+			return
+		}
+	}
+	c.fail(id, action, err, "still not permitted after turning protection off")
+}
+
+func joinNotes(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
+}
+
+func (c *instanceContainer) fail(id string, action engine.Action, err error, hint string) {
+	msg := err.Error()
+	if hint != "" {
+		msg = hint + ": " + msg
+	}
+	c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusFailed,
+		Code: errorCode(err), Message: msg})
+}
