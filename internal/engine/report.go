@@ -161,6 +161,10 @@ func (r *Report) FailedRegions() []string {
 // The handler returns it so that Lambda's async retry runs the sweep again.
 func (r *Report) Err() error {
 	var problems []string
+	if r.RegionDiscoveryError != "" {
+		// The built-in list may lack a region the attacker enabled.
+		problems = append(problems, "enabled regions could not be listed, so a built-in list was swept")
+	}
 	if failed := r.FailedRegions(); len(failed) > 0 {
 		problems = append(problems, fmt.Sprintf("%d region(s) not fully swept: %s", len(failed), strings.Join(failed, ", ")))
 	}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/killswitch/killswitch/internal/engine"
 )
@@ -249,7 +250,15 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	return cutAtRune(s, n-3) + "..."
+}
+
+// cutAtRune cuts s to at most n bytes without splitting a character.
+func cutAtRune(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // cleanSubject keeps SNS's subject rules: printable ASCII, no line breaks,
@@ -268,5 +277,5 @@ func capBody(s string) string {
 	if len(s) <= maxBody {
 		return s
 	}
-	return s[:maxBody] + "\n[message cut to fit SNS; the full report is in the logs]\n"
+	return cutAtRune(s, maxBody) + "\n[message cut to fit SNS; the full report is in the logs]\n"
 }

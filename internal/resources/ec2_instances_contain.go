@@ -113,10 +113,14 @@ func (c *instanceContainer) single(ctx context.Context, action engine.Action, id
 		// stopped after all.
 		if action == engine.ActionStop && c.policy.TerminateUnstoppable {
 			sub := newInstanceContainer(c.api, c.policy)
-			sub.inFlight = c.inFlight
+			sub.inFlight, sub.states = c.inFlight, c.states
 			sub.batch(ctx, engine.ActionTerminate, []string{id})
 			for _, o := range sub.outcomes {
-				o.Note = joinNotes("EC2 refused to stop it (UnsupportedOperation), so it was terminated", o.Note)
+				note := "EC2 refused to stop it (UnsupportedOperation), so termination was attempted"
+				if o.Status == engine.StatusDone {
+					note = "EC2 refused to stop it (UnsupportedOperation), so it was terminated"
+				}
+				o.Note = joinNotes(note, o.Note)
 				c.record(o)
 			}
 			return

@@ -6,7 +6,9 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -566,7 +568,8 @@ func TestContainStopsSplittingWhenContextEnds(t *testing.T) {
 	f := newFakeEC2()
 	f.disableAPIStop[ids[0]] = true
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	defer cancel()
+	f.onStop = cancel // the deadline passes during the first call
 
 	outs := kindFor(f).Contain(ctx, "us-east-1", decisions(engine.ActionStop, "running", ids), engine.Policy{Action: engine.ActionStop, OverrideProtection: true})
 
@@ -580,5 +583,74 @@ func TestContainStopsSplittingWhenContextEnds(t *testing.T) {
 		if o.Status != engine.StatusFailed {
 			t.Errorf("%s: %+v", o.ID, o)
 		}
+	}
+}
+
+// Splitting a big batch sends the halves concurrently, but never more than
+// a few calls at once per region: EC2's burst for mutating calls is 50.
+func TestContainSplitsConcurrentlyWithinBound(t *testing.T) {
+	t.Parallel()
+	const maxInFlight = 8 // ec2_instances_contain.go: maxSplitCalls
+	ids := instanceIDs(10, 1000)
+	f := newFakeEC2()
+	bad := map[string]bool{}
+	for i := 7; i < len(ids); i += 61 {
+		bad[ids[i]] = true
+		f.stopCode[ids[i]] = "InvalidInstanceID.Malformed"
+	}
+	var inFlight, peak atomic.Int32
+	f.onStop = func() {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := peak.Load()
+			if n <= m || peak.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	m := byID(t, kindFor(f).Contain(context.Background(), "us-east-1", decisions(engine.ActionStop, "running", ids), engine.Policy{Action: engine.ActionStop}))
+
+	if got := peak.Load(); got > maxInFlight || got < 2 {
+		t.Errorf("peak StopInstances calls in flight = %d, want 2..%d", got, maxInFlight)
+	}
+	if len(m) != len(ids) {
+		t.Fatalf("%d outcomes, want %d", len(m), len(ids))
+	}
+	for _, id := range ids {
+		want := engine.StatusDone
+		if bad[id] {
+			want = engine.StatusFailed
+		}
+		if m[id].Status != want {
+			t.Errorf("%s: %+v, want %s", id, m[id], want)
+		}
+		if !bad[id] && f.stopped[id] != 1 {
+			t.Errorf("%s stopped %d times", id, f.stopped[id])
+		}
+	}
+}
+
+// A stop refused as unsupported becomes a terminate; if that terminate then
+// meets IncorrectInstanceState, the describe-time state still decides: an
+// instance that was pending is still starting and must be retried, not
+// reported gone.
+func TestContainUnsupportedThenIncorrectStateKeepsDescribeState(t *testing.T) {
+	t.Parallel()
+	const id = "i-0ccccccccccccccc1"
+	f := newFakeEC2()
+	f.stopCode[id] = "UnsupportedOperation"
+	f.termCode[id] = "IncorrectInstanceState"
+	p := engine.Policy{Action: engine.ActionStop, TerminateUnstoppable: true}
+
+	outs := kindFor(f).Contain(context.Background(), "us-east-1", decisions(engine.ActionStop, "pending", []string{id}), p)
+
+	if len(outs) != 1 {
+		t.Fatalf("outcomes = %+v", outs)
+	}
+	if o := outs[0]; o.Status != engine.StatusFailed || o.Code != "IncorrectInstanceState" || o.Action != engine.ActionTerminate {
+		t.Errorf("outcome = %+v, want the terminate failed with IncorrectInstanceState (retry later)", o)
 	}
 }

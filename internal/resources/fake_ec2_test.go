@@ -42,6 +42,9 @@ type fakeEC2 struct {
 	callErr error
 	// modifyErr fails every ModifyInstanceAttribute call.
 	modifyErr error
+	// onStop runs at the start of every StopInstances call, outside the
+	// fake's lock, so calls can overlap in it.
+	onStop func()
 
 	stopCalls   [][]string
 	termCalls   [][]string
@@ -94,6 +97,9 @@ func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstances
 }
 
 func (f *fakeEC2) StopInstances(_ context.Context, in *ec2.StopInstancesInput, _ ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error) {
+	if f.onStop != nil {
+		f.onStop()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ids := append([]string(nil), in.InstanceIds...)

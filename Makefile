@@ -1,0 +1,41 @@
+# killswitch: see README.md. Every target installs what it needs itself.
+SHELL := /bin/bash
+# moto_server lives in the image's pyenv Python, which a bare PATH misses.
+export PATH := $(HOME)/.pyenv/shims:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+GO_DIRS := lambda internal infra tests
+
+.PHONY: test unit integration lint fuzz infra-check bootstrap demo bench clean
+
+## test: every check and test that CI runs
+test: lint
+	go test -count=1 ./...
+	$(MAKE) fuzz
+	scripts/check-infra
+
+## lint: gofmt and go vet
+lint:
+	@unformatted=$$(gofmt -l $(GO_DIRS)); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	go vet ./...
+
+## fuzz: a short, bounded fuzz run of the trigger parser
+fuzz:
+	go test -run '^$$' -fuzz=FuzzParse -fuzztime=20s ./internal/trigger/
+
+## bootstrap: the deployable Lambda binary (linux/arm64)
+bootstrap:
+	mkdir -p build/lambda
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/lambda/bootstrap ./lambda
+
+## demo: the whole chain locally, on emulators
+demo:
+	go run ./tests/demo
+
+## bench: the speed table
+bench:
+	go run ./tests/bench
+
+clean:
+	rm -rf build cdk.out

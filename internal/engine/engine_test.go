@@ -1,0 +1,507 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/killswitch/killswitch/internal/engine"
+)
+
+// fakeRegions is a hand-written RegionLister.
+type fakeRegions struct {
+	regions []string
+	err     error
+}
+
+func (f fakeRegions) EnabledRegions(context.Context) ([]string, error) { return f.regions, f.err }
+
+// fakeKind is a hand-written Kind whose behaviour is set per region.
+type fakeKind struct {
+	name string
+	// found lists resources by region; a resource whose ID starts with
+	// "refuse-" is refused, "term-" terminated, anything else stopped.
+	found map[string][]engine.Resource
+	// findErr and panicIn make Find fail or panic in a region.
+	findErr map[string]error
+	panicIn map[string]bool
+	// findHook runs at the start of every Find.
+	findHook func(ctx context.Context, region string) error
+	// outcome, if set, overrides the default "done" outcome of a decision.
+	outcome func(d engine.Decision) engine.Outcome
+
+	mu          sync.Mutex
+	findCalls   []string
+	containToDo map[string][]engine.Decision
+}
+
+var _ engine.Kind = (*fakeKind)(nil)
+
+func (k *fakeKind) Name() string { return k.name }
+
+func (k *fakeKind) Find(ctx context.Context, region string, _ engine.Policy) ([]engine.Resource, error) {
+	k.mu.Lock()
+	k.findCalls = append(k.findCalls, region)
+	k.mu.Unlock()
+	if k.findHook != nil {
+		if err := k.findHook(ctx, region); err != nil {
+			return nil, err
+		}
+	}
+	if k.panicIn[region] {
+		panic("fake kind exploded in " + region)
+	}
+	if err := k.findErr[region]; err != nil {
+		return nil, err
+	}
+	return k.found[region], nil
+}
+
+func (k *fakeKind) Decide(r engine.Resource, p engine.Policy) engine.Decision {
+	d := engine.Decision{Resource: r, Action: p.Action, Reason: "action is " + string(p.Action)}
+	switch {
+	case strings.HasPrefix(r.ID, "refuse-"):
+		d.Action, d.Reason = engine.ActionNone, "exempt by ID"
+	case strings.HasPrefix(r.ID, "term-"):
+		d.Action, d.Reason = engine.ActionTerminate, "cannot be stopped"
+	}
+	return d
+}
+
+func (k *fakeKind) Contain(_ context.Context, region string, todo []engine.Decision, _ engine.Policy) []engine.Outcome {
+	k.mu.Lock()
+	if k.containToDo == nil {
+		k.containToDo = map[string][]engine.Decision{}
+	}
+	k.containToDo[region] = append(k.containToDo[region], todo...)
+	k.mu.Unlock()
+	var outs []engine.Outcome
+	for _, d := range todo {
+		if d.Action == engine.ActionNone {
+			panic("Contain got ActionNone")
+		}
+		o := engine.Outcome{ID: d.Resource.ID, Action: d.Action, Status: engine.StatusDone}
+		if k.outcome != nil {
+			o = k.outcome(d)
+		}
+		outs = append(outs, o)
+	}
+	return outs
+}
+
+func (k *fakeKind) containCalls() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.containToDo)
+}
+
+func res(ids ...string) []engine.Resource {
+	var out []engine.Resource
+	for _, id := range ids {
+		out = append(out, engine.Resource{ID: id, State: "running"})
+	}
+	return out
+}
+
+func regionNames(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("xx-test-%02d", i))
+	}
+	return out
+}
+
+func newEngine(regions engine.RegionLister, opts engine.Options, kinds ...engine.Kind) *engine.Engine {
+	return engine.New(regions, kinds, opts)
+}
+
+var stopPolicy = engine.Policy{Action: engine.ActionStop}
+
+func regionByName(t *testing.T, rep *engine.Report, name string) engine.RegionReport {
+	t.Helper()
+	for _, rr := range rep.Regions {
+		if rr.Region == name {
+			return rr
+		}
+	}
+	t.Fatalf("region %s missing from report", name)
+	return engine.RegionReport{}
+}
+
+func TestRunSweepsEveryRegionWithinConcurrencyBound(t *testing.T) {
+	t.Parallel()
+	for _, conc := range []int{1, 3, 8} {
+		t.Run(fmt.Sprint("concurrency ", conc), func(t *testing.T) {
+			t.Parallel()
+			regions := regionNames(20)
+			var inFlight, maxInFlight atomic.Int32
+			reached := make(chan struct{})
+			var once sync.Once
+			k := &fakeKind{name: "things", found: map[string][]engine.Resource{}}
+			for _, r := range regions {
+				k.found[r] = res("i-" + r)
+			}
+			k.findHook = func(ctx context.Context, region string) error {
+				n := inFlight.Add(1)
+				defer inFlight.Add(-1)
+				for {
+					m := maxInFlight.Load()
+					if n <= m || maxInFlight.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				if n >= int32(conc) {
+					once.Do(func() { close(reached) })
+				}
+				// Hold every region until the bound has been reached once,
+				// so that a sweep that is not concurrent cannot pass.
+				select {
+				case <-reached:
+				case <-time.After(5 * time.Second):
+					return errors.New("the concurrency bound was never reached")
+				}
+				time.Sleep(2 * time.Millisecond)
+				return nil
+			}
+			e := newEngine(fakeRegions{regions: regions}, engine.Options{Concurrency: conc}, k)
+
+			rep := e.Run(context.Background(), stopPolicy)
+
+			if err := rep.Err(); err != nil {
+				t.Fatalf("Err = %v", err)
+			}
+			if got := maxInFlight.Load(); got != int32(conc) {
+				t.Errorf("max regions in flight = %d, want exactly %d", got, conc)
+			}
+			if got := slices.Sorted(slices.Values(k.findCalls)); !slices.Equal(got, regions) {
+				t.Errorf("Find called for %v, want every region once", got)
+			}
+			if rep.Totals.Regions != 20 || rep.Totals.Stopped != 20 || rep.Totals.Found != 20 {
+				t.Errorf("totals = %+v", rep.Totals)
+			}
+		})
+	}
+}
+
+func TestRunIsolatesRegionFailures(t *testing.T) {
+	t.Parallel()
+	regions := []string{"ap-south-1", "eu-west-1", "us-east-1", "us-west-2"}
+	k := &fakeKind{
+		name:    "things",
+		found:   map[string][]engine.Resource{"ap-south-1": res("a1", "a2"), "us-east-1": res("u1"), "us-west-2": res("w1")},
+		findErr: map[string]error{"eu-west-1": errors.New("AuthFailure: region not enabled")},
+		panicIn: map[string]bool{"us-west-2": true},
+	}
+	e := newEngine(fakeRegions{regions: regions}, engine.Options{}, k)
+
+	rep := e.Run(context.Background(), stopPolicy)
+
+	if got := rep.FailedRegions(); !slices.Equal(got, []string{"eu-west-1", "us-west-2"}) {
+		t.Errorf("FailedRegions = %v", got)
+	}
+	err := rep.Err()
+	if err == nil || !strings.Contains(err.Error(), "eu-west-1") || !strings.Contains(err.Error(), "us-west-2") {
+		t.Errorf("Err = %v, want it to name eu-west-1 and us-west-2", err)
+	}
+	eu := regionByName(t, rep, "eu-west-1")
+	if len(eu.Kinds) != 1 || !strings.Contains(eu.Kinds[0].Error, "AuthFailure") || !strings.Contains(eu.Kinds[0].Error, "things") {
+		t.Errorf("eu-west-1 = %+v", eu)
+	}
+	usw := regionByName(t, rep, "us-west-2")
+	if !strings.Contains(usw.Error, "internal error") || !strings.Contains(usw.Error, "exploded") {
+		t.Errorf("us-west-2 error = %q, want the recovered panic", usw.Error)
+	}
+	if rep.Totals.Stopped != 3 || rep.Totals.RegionsFailed != 2 || rep.Totals.Regions != 4 {
+		t.Errorf("totals = %+v, want 3 stopped in the healthy regions, 2 regions failed", rep.Totals)
+	}
+	if got := regionByName(t, rep, "ap-south-1").Kinds[0].Stopped; !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Errorf("ap-south-1 stopped = %v", got)
+	}
+}
+
+func TestRunFallsBackWhenDiscoveryFails(t *testing.T) {
+	t.Parallel()
+	fallback := []string{"us-west-2", "us-east-1", "us-west-2", ""}
+	tests := []struct {
+		name    string
+		lister  fakeRegions
+		wantErr string
+	}{
+		{"DescribeRegions fails", fakeRegions{err: errors.New("ec2:DescribeRegions: AccessDenied")}, "AccessDenied"},
+		{"no regions listed", fakeRegions{regions: []string{}}, "no enabled regions"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			k := &fakeKind{name: "things", found: map[string][]engine.Resource{"us-east-1": res("i-1")}}
+			e := newEngine(tc.lister, engine.Options{FallbackRegions: fallback}, k)
+
+			rep := e.Run(context.Background(), stopPolicy)
+
+			if !strings.Contains(rep.RegionDiscoveryError, tc.wantErr) {
+				t.Errorf("RegionDiscoveryError = %q, want it to contain %q", rep.RegionDiscoveryError, tc.wantErr)
+			}
+			var swept []string
+			for _, rr := range rep.Regions {
+				swept = append(swept, rr.Region)
+			}
+			if want := []string{"us-east-1", "us-west-2"}; !slices.Equal(swept, want) {
+				t.Errorf("swept %v, want the fallback regions %v, deduplicated", swept, want)
+			}
+			if rep.Totals.Stopped != 1 {
+				t.Errorf("totals = %+v", rep.Totals)
+			}
+			// The built-in list may lack a region the attacker enabled, so
+			// the sweep counts as incomplete and Lambda retries it.
+			if err := rep.Err(); err == nil || !strings.Contains(err.Error(), "regions could not be listed") {
+				t.Errorf("Err = %v, want the discovery failure", err)
+			}
+		})
+	}
+}
+
+func TestRunDryRunContainsNothing(t *testing.T) {
+	t.Parallel()
+	k := &fakeKind{name: "things", found: map[string][]engine.Resource{
+		"eu-north-1": res("i-a", "term-b", "refuse-c"),
+		"sa-east-1":  res("i-d"),
+	}}
+	e := newEngine(fakeRegions{regions: []string{"eu-north-1", "sa-east-1"}}, engine.Options{}, k)
+
+	rep := e.Run(context.Background(), engine.Policy{Action: engine.ActionStop, DryRun: true})
+
+	if n := k.containCalls(); n != 0 {
+		t.Fatalf("Contain called in %d region(s) during a dry run", n)
+	}
+	if !rep.DryRun || rep.Action != engine.ActionStop {
+		t.Errorf("report DryRun=%v Action=%q", rep.DryRun, rep.Action)
+	}
+	kr := regionByName(t, rep, "eu-north-1").Kinds[0]
+	if !slices.Equal(kr.WouldStop, []string{"i-a"}) || !slices.Equal(kr.WouldTerminate, []string{"term-b"}) {
+		t.Errorf("eu-north-1 plan: would stop %v, would terminate %v", kr.WouldStop, kr.WouldTerminate)
+	}
+	if len(kr.Stopped)+len(kr.Terminated) != 0 {
+		t.Errorf("dry run reports real actions: %+v", kr)
+	}
+	if len(kr.Refused) != 1 || kr.Refused[0].ID != "refuse-c" || kr.Refused[0].Reason == "" {
+		t.Errorf("refused = %+v", kr.Refused)
+	}
+	want := engine.Totals{Regions: 2, Found: 4, WouldStop: 2, WouldTerminate: 1, Refused: 1}
+	if rep.Totals != want {
+		t.Errorf("totals = %+v, want %+v", rep.Totals, want)
+	}
+	if err := rep.Err(); err != nil {
+		t.Errorf("Err = %v", err)
+	}
+}
+
+func TestRunReportsRefusedWithReason(t *testing.T) {
+	t.Parallel()
+	k := &fakeKind{name: "things", found: map[string][]engine.Resource{"us-east-1": res("refuse-1", "i-2", "refuse-3")}}
+	e := newEngine(fakeRegions{regions: []string{"us-east-1"}}, engine.Options{}, k)
+
+	rep := e.Run(context.Background(), stopPolicy)
+
+	kr := rep.Regions[0].Kinds[0]
+	if len(kr.Refused) != 2 {
+		t.Fatalf("refused = %+v, want 2", kr.Refused)
+	}
+	for _, r := range kr.Refused {
+		if !strings.HasPrefix(r.ID, "refuse-") || r.Reason != "exempt by ID" {
+			t.Errorf("refusal %+v", r)
+		}
+	}
+	for _, d := range k.containToDo["us-east-1"] {
+		if strings.HasPrefix(d.Resource.ID, "refuse-") {
+			t.Errorf("refused %s was passed to Contain", d.Resource.ID)
+		}
+	}
+	if len(k.containToDo["us-east-1"]) != 1 || rep.Totals.Refused != 2 || rep.Totals.Stopped != 1 {
+		t.Errorf("contain todo %+v, totals %+v", k.containToDo, rep.Totals)
+	}
+}
+
+func TestRunNamesRegionsNotReachedBeforeDeadline(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want string
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, "deadline exceeded"},
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}, "canceled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			regions := regionNames(6)
+			k := &fakeKind{name: "things", found: map[string][]engine.Resource{}}
+			k.findHook = func(ctx context.Context, region string) error {
+				if region == regions[0] {
+					<-ctx.Done() // the first region hangs until the end
+					return ctx.Err()
+				}
+				return nil
+			}
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			e := newEngine(fakeRegions{regions: regions}, engine.Options{Concurrency: 1}, k)
+
+			rep := e.Run(ctx, stopPolicy)
+
+			err := rep.Err()
+			if err == nil {
+				t.Fatal("Err = nil after the deadline")
+			}
+			if got := rep.FailedRegions(); !slices.Equal(got, regions) {
+				t.Errorf("FailedRegions = %v, want every region %v", got, regions)
+			}
+			for _, r := range regions {
+				if !strings.Contains(err.Error(), r) {
+					t.Errorf("Err %q does not name %s", err, r)
+				}
+			}
+			for _, rr := range rep.Regions[1:] {
+				text := rr.Error
+				for _, kr := range rr.Kinds {
+					text += kr.Error
+				}
+				if !strings.Contains(text, "not reached") || !strings.Contains(text, tc.want) {
+					t.Errorf("%s: %+v, want it marked not reached (%s)", rr.Region, rr, tc.want)
+				}
+			}
+			if rep.Totals.RegionsFailed != len(regions) {
+				t.Errorf("totals = %+v", rep.Totals)
+			}
+		})
+	}
+}
+
+func TestRunRegionTimeoutBoundsOneRegion(t *testing.T) {
+	t.Parallel()
+	k := &fakeKind{name: "things", found: map[string][]engine.Resource{"us-east-1": res("i-1")}}
+	k.findHook = func(ctx context.Context, region string) error {
+		if region == "me-south-1" {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}
+	e := newEngine(fakeRegions{regions: []string{"me-south-1", "us-east-1"}}, engine.Options{RegionTimeout: 30 * time.Millisecond}, k)
+
+	rep := e.Run(context.Background(), stopPolicy)
+
+	if got := rep.FailedRegions(); !slices.Equal(got, []string{"me-south-1"}) {
+		t.Errorf("FailedRegions = %v", got)
+	}
+	if rep.Totals.Stopped != 1 {
+		t.Errorf("totals = %+v", rep.Totals)
+	}
+}
+
+func TestRunTotalsAddUp(t *testing.T) {
+	t.Parallel()
+	k1 := &fakeKind{name: "groups", found: map[string][]engine.Resource{"us-east-1": res("g1"), "eu-west-1": res("g2", "refuse-g3")}}
+	k2 := &fakeKind{
+		name: "instances",
+		found: map[string][]engine.Resource{
+			"us-east-1": res("i-ok", "term-ok", "i-gone", "i-fail", "i-prot", "refuse-x"),
+			"eu-west-1": res("i-ok2", "term-prot"),
+		},
+		outcome: func(d engine.Decision) engine.Outcome {
+			o := engine.Outcome{ID: d.Resource.ID, Action: d.Action, Status: engine.StatusDone}
+			switch id := d.Resource.ID; {
+			case id == "i-gone":
+				o.Status = engine.StatusGone
+			case id == "i-fail":
+				o.Status, o.Code, o.Message = engine.StatusFailed, "UnauthorizedOperation", "denied"
+			case strings.HasSuffix(id, "prot"):
+				o.ProtectionOverridden, o.Note = true, "protection turned off"
+			}
+			return o
+		},
+	}
+	e := newEngine(fakeRegions{regions: []string{"us-east-1", "eu-west-1"}}, engine.Options{}, k1, k2)
+
+	rep := e.Run(context.Background(), engine.Policy{Action: engine.ActionStop})
+
+	want := engine.Totals{
+		Regions: 2, Found: 11, Stopped: 5, Terminated: 2, Gone: 1, Refused: 2, Failed: 1, ProtectionForced: 2,
+	}
+	if rep.Totals != want {
+		t.Errorf("totals = %+v\nwant     %+v", rep.Totals, want)
+	}
+	// Kinds keep their order in every region.
+	for _, rr := range rep.Regions {
+		if len(rr.Kinds) != 2 || rr.Kinds[0].Kind != "groups" || rr.Kinds[1].Kind != "instances" {
+			t.Errorf("%s kinds = %+v", rr.Region, rr.Kinds)
+		}
+	}
+	us := regionByName(t, rep, "us-east-1").Kinds[1]
+	if len(us.Failed) != 1 || us.Failed[0] != (engine.Failure{ID: "i-fail", Action: engine.ActionStop, Code: "UnauthorizedOperation", Message: "denied"}) {
+		t.Errorf("failed = %+v", us.Failed)
+	}
+	if us.Notes["i-prot"] == "" {
+		t.Errorf("notes = %v, want the protection note", us.Notes)
+	}
+	err := rep.Err()
+	if err == nil || !strings.Contains(err.Error(), "1 resource(s) could not be contained") {
+		t.Errorf("Err = %v", err)
+	}
+	if len(rep.FailedRegions()) != 0 || rep.Totals.RegionsFailed != 0 {
+		t.Errorf("a resource failure marked a region failed: %v", rep.FailedRegions())
+	}
+	if rep.FinishedAt.Before(rep.StartedAt) {
+		t.Errorf("finished %v before started %v", rep.FinishedAt, rep.StartedAt)
+	}
+}
+
+func TestRunSecondRunFindsNothing(t *testing.T) {
+	t.Parallel()
+	k := &fakeKind{name: "things", found: map[string][]engine.Resource{}}
+	e := newEngine(fakeRegions{regions: []string{"us-east-1", "us-east-2"}}, engine.Options{}, k)
+
+	rep := e.Run(context.Background(), stopPolicy)
+
+	if err := rep.Err(); err != nil {
+		t.Errorf("Err = %v", err)
+	}
+	if want := (engine.Totals{Regions: 2}); rep.Totals != want {
+		t.Errorf("totals = %+v, want %+v", rep.Totals, want)
+	}
+	if n := k.containCalls(); n != 0 {
+		t.Errorf("Contain called %d times with nothing to do", n)
+	}
+}
+
+func TestParseAction(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in      string
+		want    engine.Action
+		wantErr bool
+	}{
+		{"stop", engine.ActionStop, false},
+		{"terminate", engine.ActionTerminate, false},
+		{"none", "", true},
+		{"", "", true},
+		{"STOP", "", true},
+	} {
+		got, err := engine.ParseAction(tc.in)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("ParseAction(%q) = %q, %v", tc.in, got, err)
+		}
+	}
+}

@@ -1,0 +1,458 @@
+// Package faultproxy is a fault-injecting HTTP proxy for tests and
+// benchmarks only. It sits in front of moto and, for the calls it is told
+// to touch (EC2 by default), adds latency, answers RequestLimitExceeded in
+// EC2's own XML error format for a chosen fraction of calls, and makes
+// chosen regions hang or drop their connections.
+//
+// The region and the service come from the SigV4 credential scope of the
+// Authorization header (Credential=AKID/20261129/eu-west-1/ec2/aws4_request),
+// the operation from the query-protocol body (Action=StopInstances).
+//
+// Determinism: every random choice (which call is throttled, how much
+// jitter) comes from one RNG seeded by Config.Seed and drawn under a lock, so
+// the sequence of decisions is fixed. Which call receives which decision
+// still depends on the order in which concurrent calls arrive; the counts
+// (Stats) are what tests should assert on, and a fraction of 0 or 1 is exact.
+//
+// Refusing connections: the proxy has one listener for every region, and a
+// TCP connection cannot be refused before the request on it says which
+// region it is for. So Refuse hijacks the connection (http.Hijacker) and
+// closes it with SO_LINGER 0, which sends a TCP RST and no response: the
+// client sees "connection reset by peer", the same class of error the SDK
+// gets from a refused dial (both are retried as connection errors, and both
+// fail the call once the attempts run out). Tests that need a refused dial
+// itself can point a region at a closed port instead; the scenarios here
+// need only "this region's calls never get an answer from the service".
+//
+// Hang holds the request, reading nothing back, until the client gives up
+// (its attempt timeout or context), the region is healed, or the proxy is
+// closed.
+package faultproxy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Mode is what the proxy does to one region's calls.
+type Mode int
+
+const (
+	Healthy Mode = iota // forwarded (after latency and throttling)
+	Hang                // held without an answer until the client gives up
+	Refuse              // connection closed with a TCP RST, no response
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Hang:
+		return "hang"
+	case Refuse:
+		return "refuse"
+	}
+	return "healthy"
+}
+
+// Config sets the proxy's faults. Zero values inject nothing.
+type Config struct {
+	// Target is the upstream, e.g. moto's URL.
+	Target string
+	// Seed seeds the RNG behind throttling and jitter.
+	Seed uint64
+	// Latency is added to every call of a faulted service before it is
+	// answered; Jitter adds a uniform random extra in [0, Jitter).
+	Latency, Jitter time.Duration
+	// ThrottleFraction of faulted calls (0..1) are answered with HTTP 503
+	// RequestLimitExceeded instead of being forwarded. Every attempt is a
+	// call: a retried request is drawn again.
+	ThrottleFraction float64
+	// Services lists the SigV4 service names faults apply to (lower case,
+	// as in the credential scope); nil means only "ec2".
+	Services []string
+	// Regions sets a mode per region; missing regions are Healthy.
+	Regions map[string]Mode
+}
+
+// Key names one operation in one region of one service.
+type Key struct{ Service, Region, Operation string }
+
+// Counts is what the proxy did to one Key's calls.
+type Counts struct {
+	Requests  int // every HTTP request seen
+	Forwarded int // passed on to the target
+	Throttled int // answered RequestLimitExceeded
+	Refused   int // connection reset without a response
+	Hung      int // held until the client gave up or the region healed
+}
+
+func (c *Counts) add(o Counts) {
+	c.Requests += o.Requests
+	c.Forwarded += o.Forwarded
+	c.Throttled += o.Throttled
+	c.Refused += o.Refused
+	c.Hung += o.Hung
+}
+
+// Proxy is a running fault proxy on a loopback port.
+type Proxy struct {
+	URL string
+
+	srv      *http.Server
+	upstream *httputil.ReverseProxy
+	closed   chan struct{}
+
+	mu       sync.Mutex
+	cfg      Config
+	services map[string]bool
+	rng      *rand.Rand
+	healed   chan struct{} // closed and replaced whenever a region's mode changes
+	counts   map[Key]*Counts
+}
+
+// Start listens on a free loopback port and serves until Close.
+func Start(cfg Config) (*Proxy, error) {
+	target, err := url.Parse(cfg.Target)
+	if err != nil || target.Host == "" {
+		return nil, fmt.Errorf("faultproxy: bad target %q: %v", cfg.Target, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("faultproxy: listening: %w", err)
+	}
+	p := &Proxy{
+		URL:    "http://" + ln.Addr().String(),
+		closed: make(chan struct{}),
+		healed: make(chan struct{}),
+		counts: map[Key]*Counts{},
+	}
+	p.configure(cfg)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		// The client went away (or moto did): nothing useful to send.
+		w.WriteHeader(http.StatusBadGateway)
+	}
+	p.upstream = rp
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+func (p *Proxy) configure(cfg Config) {
+	p.cfg = cfg
+	if p.cfg.Regions == nil {
+		p.cfg.Regions = map[string]Mode{}
+	} else {
+		regions := make(map[string]Mode, len(cfg.Regions))
+		for r, m := range cfg.Regions {
+			regions[r] = m
+		}
+		p.cfg.Regions = regions
+	}
+	p.services = map[string]bool{}
+	services := cfg.Services
+	if services == nil {
+		services = []string{"ec2"}
+	}
+	for _, s := range services {
+		p.services[strings.ToLower(s)] = true
+	}
+	p.rng = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+}
+
+// Reconfigure replaces the whole fault configuration (the target stays) and
+// reseeds the RNG; requests held by Hang are released if their region is no
+// longer hanging. Counts are kept; call ResetCounts to clear them.
+func (p *Proxy) Reconfigure(cfg Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cfg.Target = p.cfg.Target
+	p.configure(cfg)
+	p.wakeLocked()
+}
+
+// SetRegion sets one region's mode, e.g. Healthy to heal a dead region
+// before Lambda's retry.
+func (p *Proxy) SetRegion(region string, m Mode) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.Regions[region] = m
+	p.wakeLocked()
+}
+
+// SetLatency changes the injected latency and jitter.
+func (p *Proxy) SetLatency(latency, jitter time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.Latency, p.cfg.Jitter = latency, jitter
+}
+
+// SetThrottle changes the throttled fraction.
+func (p *Proxy) SetThrottle(fraction float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.ThrottleFraction = fraction
+}
+
+func (p *Proxy) wakeLocked() {
+	close(p.healed)
+	p.healed = make(chan struct{})
+}
+
+// Close stops the proxy and releases every hanging request.
+func (p *Proxy) Close() {
+	select {
+	case <-p.closed:
+		return
+	default:
+	}
+	close(p.closed)
+	_ = p.srv.Close()
+}
+
+var scopeRE = regexp.MustCompile(`Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request`)
+
+// Scope reads the region and service from a SigV4 Authorization header.
+func Scope(authorization string) (region, service string, ok bool) {
+	m := scopeRE.FindStringSubmatch(authorization)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+func operation(r *http.Request, body []byte) string {
+	if a := r.URL.Query().Get("Action"); a != "" {
+		return a
+	}
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		if i := strings.LastIndexByte(t, '.'); i >= 0 {
+			return t[i+1:]
+		}
+		return t
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if v, err := url.ParseQuery(string(body)); err == nil {
+			return v.Get("Action")
+		}
+	}
+	return ""
+}
+
+// decision is what happens to one call, drawn under the lock.
+type decision struct {
+	faulted  bool
+	mode     Mode
+	delay    time.Duration
+	throttle bool
+	healed   chan struct{}
+}
+
+func (p *Proxy) decide(region, service string) decision {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.services[service] {
+		return decision{}
+	}
+	d := decision{faulted: true, mode: p.cfg.Regions[region], delay: p.cfg.Latency, healed: p.healed}
+	if p.cfg.Jitter > 0 {
+		d.delay += time.Duration(p.rng.Int64N(int64(p.cfg.Jitter)))
+	}
+	if f := p.cfg.ThrottleFraction; f > 0 && (f >= 1 || p.rng.Float64() < f) {
+		d.throttle = true
+	}
+	return d
+}
+
+func (p *Proxy) modeOf(region string) Mode {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg.Regions[region]
+}
+
+func (p *Proxy) count(k Key, c Counts) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.counts[k]
+	if cur == nil {
+		cur = &Counts{}
+		p.counts[k] = cur
+	}
+	cur.add(c)
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	region, service, _ := Scope(r.Header.Get("Authorization"))
+	key := Key{Service: service, Region: region, Operation: operation(r, body)}
+	d := p.decide(region, service)
+	if !d.faulted {
+		p.count(key, Counts{Requests: 1, Forwarded: 1})
+		p.upstream.ServeHTTP(w, r)
+		return
+	}
+
+	switch d.mode {
+	case Hang:
+		p.count(key, Counts{Requests: 1, Hung: 1})
+		// Hold until the client gives up, the proxy closes, or the region
+		// stops hanging (then the call goes on as a healthy one would).
+		for p.modeOf(region) == Hang {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-p.closed:
+				return
+			case <-d.healed:
+				p.mu.Lock()
+				d.healed = p.healed
+				p.mu.Unlock()
+			}
+		}
+	case Refuse:
+		p.count(key, Counts{Requests: 1, Refused: 1})
+		reset(w)
+		return
+	default:
+		p.count(key, Counts{Requests: 1})
+	}
+
+	if d.delay > 0 {
+		t := time.NewTimer(d.delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-p.closed:
+			t.Stop()
+			return
+		}
+	}
+	if d.throttle {
+		p.count(key, Counts{Throttled: 1})
+		writeThrottle(w)
+		return
+	}
+	p.count(key, Counts{Forwarded: 1})
+	p.upstream.ServeHTTP(w, r)
+}
+
+// reset closes the client's connection with an RST and no response.
+func reset(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("faultproxy: the response writer cannot be hijacked")
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+var requestSeq struct {
+	sync.Mutex
+	n uint64
+}
+
+// ThrottleBody is EC2's XML error for RequestLimitExceeded.
+func ThrottleBody(requestID string) string {
+	return `<?xml version="1.0" encoding="UTF-8"?>` +
+		`<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors>` +
+		`<RequestID>` + requestID + `</RequestID></Response>`
+}
+
+func writeThrottle(w http.ResponseWriter) {
+	requestSeq.Lock()
+	requestSeq.n++
+	n := requestSeq.n
+	requestSeq.Unlock()
+	id := fmt.Sprintf("faultproxy-%012d", n)
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.Header().Set("x-amzn-RequestId", id)
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, ThrottleBody(id))
+}
+
+// Stats is a copy of every count so far.
+func (p *Proxy) Stats() map[Key]Counts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[Key]Counts, len(p.counts))
+	for k, c := range p.counts {
+		out[k] = *c
+	}
+	return out
+}
+
+// Sum adds up the counts that match service, region and operation; an
+// empty field matches any.
+func (p *Proxy) Sum(service, region, op string) Counts {
+	var total Counts
+	for k, c := range p.Stats() {
+		if (service == "" || k.Service == service) && (region == "" || k.Region == region) && (op == "" || k.Operation == op) {
+			total.add(c)
+		}
+	}
+	return total
+}
+
+// ResetCounts forgets every count.
+func (p *Proxy) ResetCounts() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.counts = map[Key]*Counts{}
+}
+
+// String lists the counts, one key a line, for logs.
+func (p *Proxy) String() string {
+	stats := p.Stats()
+	keys := make([]Key, 0, len(stats))
+	for k := range stats {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		if a.Region != b.Region {
+			return a.Region < b.Region
+		}
+		return a.Operation < b.Operation
+	})
+	var b strings.Builder
+	for _, k := range keys {
+		c := stats[k]
+		fmt.Fprintf(&b, "%s %s %s: requests %d forwarded %d throttled %d refused %d hung %d\n",
+			k.Service, k.Region, k.Operation, c.Requests, c.Forwarded, c.Throttled, c.Refused, c.Hung)
+	}
+	return b.String()
+}
