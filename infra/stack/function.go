@@ -12,16 +12,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/jsii-runtime-go"
-)
 
-// Environment variable names read by the Lambda engine. Fixed: do not rename.
-const (
-	EnvAction               = "KILLSWITCH_ACTION"
-	EnvTerminateUnstoppable = "KILLSWITCH_TERMINATE_UNSTOPPABLE"
-	EnvOverrideProtection   = "KILLSWITCH_OVERRIDE_PROTECTION"
-	EnvExemptInstanceIDs    = "KILLSWITCH_EXEMPT_INSTANCE_IDS"
-	EnvDryRun               = "KILLSWITCH_DRY_RUN"
-	EnvNotifyTopicArn       = "KILLSWITCH_NOTIFY_TOPIC_ARN"
+	"github.com/killswitch/killswitch/internal/settings"
 )
 
 // Function is the kill-switch Lambda and what it is built from.
@@ -31,16 +23,16 @@ type Function struct {
 	LogGroup awslogs.LogGroup
 }
 
-// FunctionEnvironment is the Lambda's environment for cfg; notifyTopicArn is
-// usually a token.
+// FunctionEnvironment is the Lambda's environment for cfg, in the variables
+// internal/settings reads; notifyTopicArn is usually a token.
 func FunctionEnvironment(cfg Config, notifyTopicArn string) map[string]string {
 	return map[string]string{
-		EnvAction:               cfg.Action,
-		EnvTerminateUnstoppable: strconv.FormatBool(cfg.TerminateUnstoppable),
-		EnvOverrideProtection:   strconv.FormatBool(cfg.OverrideProtection),
-		EnvExemptInstanceIDs:    strings.Join(cfg.ExemptInstanceIDs, ","),
-		EnvDryRun:               strconv.FormatBool(cfg.DryRun),
-		EnvNotifyTopicArn:       notifyTopicArn,
+		settings.EnvAction:               cfg.Action,
+		settings.EnvTerminateUnstoppable: strconv.FormatBool(cfg.TerminateUnstoppable),
+		settings.EnvOverrideProtection:   strconv.FormatBool(cfg.OverrideProtection),
+		settings.EnvExemptInstanceIDs:    strings.Join(cfg.ExemptInstanceIDs, ","),
+		settings.EnvDryRun:               strconv.FormatBool(cfg.DryRun),
+		settings.EnvNotifyTopicARN:       notifyTopicArn,
 	}
 }
 
