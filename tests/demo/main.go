@@ -149,9 +149,11 @@ func run(ctx context.Context) error {
 	fmt.Println("    " + strings.Repeat("-", 76))
 	fmt.Printf("    Subject: %s\n\n", mails[0].Subject)
 	for _, line := range strings.Split(strings.TrimRight(mails[0].Body, "\n"), "\n") {
-		fmt.Println("    " + line)
+		fmt.Println(strings.TrimRight("    "+line, " "))
 	}
 	fmt.Println("    " + strings.Repeat("-", 76))
+	fmt.Println("    (The Account line shows the runtime emulator's fixed function ARN account,")
+	fmt.Println("    012345678912; in AWS it is your own account ID.)")
 
 	begin("Stop everything the demo started")
 	ch.Close()

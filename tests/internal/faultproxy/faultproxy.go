@@ -94,6 +94,9 @@ type Counts struct {
 	Throttled int // answered RequestLimitExceeded
 	Refused   int // connection reset without a response
 	Hung      int // held until the client gave up or the region healed
+	// Upstream is the time the target (moto) took to answer the forwarded
+	// requests, summed: the service time the injected latency adds to.
+	Upstream time.Duration
 }
 
 func (c *Counts) add(o Counts) {
@@ -102,6 +105,7 @@ func (c *Counts) add(o Counts) {
 	c.Throttled += o.Throttled
 	c.Refused += o.Refused
 	c.Hung += o.Hung
+	c.Upstream += o.Upstream
 }
 
 // Proxy is a running fault proxy on a loopback port.
@@ -310,8 +314,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := Key{Service: service, Region: region, Operation: operation(r, body)}
 	d := p.decide(region, service)
 	if !d.faulted {
-		p.count(key, Counts{Requests: 1, Forwarded: 1})
-		p.upstream.ServeHTTP(w, r)
+		p.count(key, Counts{Requests: 1})
+		p.forward(w, r, key)
 		return
 	}
 
@@ -357,8 +361,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeThrottle(w)
 		return
 	}
-	p.count(key, Counts{Forwarded: 1})
+	p.forward(w, r, key)
+}
+
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, key Key) {
+	start := time.Now()
 	p.upstream.ServeHTTP(w, r)
+	p.count(key, Counts{Forwarded: 1, Upstream: time.Since(start)})
 }
 
 // reset closes the client's connection with an RST and no response.
@@ -451,8 +460,8 @@ func (p *Proxy) String() string {
 	var b strings.Builder
 	for _, k := range keys {
 		c := stats[k]
-		fmt.Fprintf(&b, "%s %s %s: requests %d forwarded %d throttled %d refused %d hung %d\n",
-			k.Service, k.Region, k.Operation, c.Requests, c.Forwarded, c.Throttled, c.Refused, c.Hung)
+		fmt.Fprintf(&b, "%s %s %s: requests %d forwarded %d throttled %d refused %d hung %d upstream %v\n",
+			k.Service, k.Region, k.Operation, c.Requests, c.Forwarded, c.Throttled, c.Refused, c.Hung, c.Upstream.Round(time.Millisecond))
 	}
 	return b.String()
 }

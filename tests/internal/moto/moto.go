@@ -93,18 +93,14 @@ func Start(ctx context.Context) (*Server, error) {
 	}
 }
 
-// Stop ends moto_server and everything it started.
+// Stop ends moto_server and everything it started. Its state lives only in
+// memory, so there is nothing to shut down gracefully.
 func (s *Server) Stop() {
 	if s == nil || s.cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.done
 }
 
 // Reset wipes every service's state.
