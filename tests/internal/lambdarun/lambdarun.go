@@ -27,6 +27,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/killswitch/killswitch/tests/internal/proc"
 )
 
 // EmulatorPackage is the pinned emulator command (see the tool line in go.mod).
@@ -174,26 +176,19 @@ func Start(ctx context.Context, o Options) (*Function, error) {
 	}
 	go func() { _ = cmd.Wait(); close(f.done) }()
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	ready := func() bool {
 		conn, err := net.DialTimeout("tcp", invokeAddr, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return f, nil
+		if err != nil {
+			return false
 		}
-		select {
-		case <-f.done:
-			return nil, fmt.Errorf("the Lambda emulator exited before it was ready: %s", logs.String())
-		case <-ctx.Done():
-			f.Stop()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			f.Stop()
-			return nil, fmt.Errorf("the Lambda emulator was not listening on %s after 15s: %s", invokeAddr, logs.String())
-		}
+		conn.Close()
+		return true
 	}
+	if err := proc.WaitReady(ctx, "the Lambda emulator on "+invokeAddr, ready, f.done, logs, 20*time.Millisecond, 15*time.Second); err != nil {
+		f.Stop()
+		return nil, err
+	}
+	return f, nil
 }
 
 // HandlerError is a failed invoke: the handler returned an error or

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/killswitch/killswitch/internal/awsconfig"
+	"github.com/killswitch/killswitch/tests/internal/proc"
 )
 
 // Region is the home region the tests and the demo deploy to.
@@ -71,26 +72,19 @@ func Start(ctx context.Context) (*Server, error) {
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	ready := func() bool {
 		resp, err := http.Get(s.URL + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return s, nil
+		if err != nil {
+			return false
 		}
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("moto_server exited before it was ready: %s", logs.String())
-		case <-ctx.Done():
-			s.Stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("moto_server not ready on %s after 30s: %s", s.URL, logs.String())
-		}
+		resp.Body.Close()
+		return true
 	}
+	if err := proc.WaitReady(ctx, "moto_server on "+s.URL, ready, s.done, &logs, 100*time.Millisecond, 30*time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Stop ends moto_server and everything it started. Its state lives only in
