@@ -2,21 +2,12 @@ package tests
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-
 	"github.com/killswitch/killswitch/internal/awsconfig"
-	"github.com/killswitch/killswitch/internal/engine"
-	"github.com/killswitch/killswitch/internal/handler"
-	"github.com/killswitch/killswitch/internal/notify"
-	"github.com/killswitch/killswitch/internal/resources"
 	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/tests/internal/apicount"
 	"github.com/killswitch/killswitch/tests/internal/attack"
@@ -57,53 +48,6 @@ func behindProxy(t *testing.T, r *rig, pc faultproxy.Config, o awsconfig.Options
 	return p
 }
 
-// invokeWithin runs the handler as Lambda would, with the region timeout
-// from the settings, under ctx (whose deadline plays the Lambda deadline).
-func (r *rig) invokeWithin(ctx context.Context, eventFile string) (*handler.Result, error) {
-	r.t.Helper()
-	raw, err := os.ReadFile(eventFile)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng := resources.NewEngine(r.cfg, engine.Options{Concurrency: r.settings.RegionConcurrency,
-		RegionTimeout: r.settings.RegionTimeout, Logger: log})
-	h := handler.New(eng, notify.NewSNS(sns.NewFromConfig(r.cfg), r.settings.NotifyTopicARN), r.settings, log)
-	return h.Handle(ctx, json.RawMessage(raw))
-}
-
-func (r *rig) invokeFault(eventFile string) (*handler.Result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	return r.invokeWithin(ctx, eventFile)
-}
-
-// checkOriginStoryContained holds the account to the stop-mode end state:
-// attackers stopped (one-time Spot terminated), owner instances running.
-func checkOriginStoryContained(t *testing.T, r *rig, regions ...string) {
-	t.Helper()
-	only := set(regions)
-	st := r.states()
-	spot := set(r.seeded.Spot)
-	for _, id := range r.seeded.Attackers() {
-		if len(only) > 0 && !only[r.seeded.Region[id]] {
-			continue
-		}
-		want := "stopped"
-		if spot[id] {
-			want = "terminated"
-		}
-		if st[id] != want {
-			t.Errorf("attacker %s (%s): state %q, want %q", id, r.seeded.Region[id], st[id], want)
-		}
-	}
-	for _, id := range r.seeded.Exempt {
-		if st[id] != "running" {
-			t.Errorf("exempt owner instance %s: state %q, want running", id, st[id])
-		}
-	}
-}
-
 // smallStory is the origin story's 17 regions with 4 attacker instances
 // each (protected and Spot ones among them) and the two owner instances:
 // enough to tell every region apart, quicker to seed than 298.
@@ -130,7 +74,7 @@ func TestFaultThrottled30PercentStillContainsEverything(t *testing.T) {
 	p := behindProxy(t, r, faultproxy.Config{Seed: 30, ThrottleFraction: 0.30}, fastRetries)
 
 	start := time.Now()
-	res, err := r.invokeFault(budgetActual)
+	res, err := r.invoke(budgetActual)
 	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatalf("handler under 30%% throttling: %v", err)
@@ -166,7 +110,7 @@ func deadRegion(t *testing.T, mode faultproxy.Mode, o awsconfig.Options, regionT
 	}
 
 	start := time.Now()
-	res, err := r.invokeFault(budgetActual)
+	res, err := r.invoke(budgetActual)
 	elapsed := time.Since(start)
 	if err == nil {
 		t.Fatalf("handler returned no error with %s dead (%s); Lambda would not retry", dead, mode)
@@ -203,7 +147,7 @@ func deadRegion(t *testing.T, mode faultproxy.Mode, o awsconfig.Options, regionT
 	// Lambda's async retry, with the region back.
 	p.SetRegion(dead, faultproxy.Healthy)
 	r.calls.Reset()
-	res, err = r.invokeFault(budgetActual)
+	res, err = r.invoke(budgetActual)
 	if err != nil {
 		t.Fatalf("retry with %s healthy again: %v", dead, err)
 	}
@@ -251,7 +195,7 @@ func TestFaultThreeDeliveriesOfOneEventActOnce(t *testing.T) {
 	var after []map[string]string
 	for delivery := 1; delivery <= 3; delivery++ {
 		r.calls.Reset()
-		res, err := r.invokeFault(budgetActual)
+		res, err := r.invoke(budgetActual)
 		if err != nil {
 			t.Fatalf("delivery %d: %v", delivery, err)
 		}
