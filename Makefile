@@ -18,10 +18,13 @@ test: lint
 	$(MAKE) fuzz
 	scripts/check-infra
 
-## lint: gofmt and go vet
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## lint: gofmt, go vet and staticcheck
 lint:
 	@unformatted=$$(gofmt -l $(GO_DIRS)); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...
+	go run $(STATICCHECK) ./...
 
 ## fuzz: a short, bounded fuzz run of the trigger parser
 fuzz:

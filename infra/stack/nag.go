@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
@@ -15,8 +14,7 @@ const (
 
 // addNagSuppressions records, next to the resource, each cdk-nag AwsSolutions
 // finding this design accepts and why.
-func addNagSuppressions(stack awscdk.Stack, fn Function) {
-	_ = stack
+func addNagSuppressions(fn Function) {
 	suppress(fn.Role, "AwsSolutions-IAM5", reasonDescribeStar, "Resource::*")
 	suppress(fn.Role, "AwsSolutions-IAM5", reasonInstanceStar, "Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*")
 }

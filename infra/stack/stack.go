@@ -78,7 +78,7 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 	if cfg.SlackEnabled() {
 		newSlackChannel(stack, cfg, topics)
 	}
-	addNagSuppressions(stack, fn)
+	addNagSuppressions(fn)
 
 	awscdk.NewCfnOutput(stack, jsii.String("FunctionName"), &awscdk.CfnOutputProps{
 		Value:       fn.Function.FunctionName(),

@@ -534,9 +534,11 @@ func TestNagAwsSolutions(t *testing.T) {
 			assert(t, "nag findings", func() {
 				ann := assertions.Annotations_FromStack(s)
 				for _, e := range *ann.FindError(jsii.String("*"), nag) {
+					//lint:ignore SA1019 the Go binding offers no other type for annotations
 					t.Errorf("nag error at %s: %v", *e.Id, e.Entry.Data)
 				}
 				for _, w := range *ann.FindWarning(jsii.String("*"), nag) {
+					//lint:ignore SA1019 the Go binding offers no other type for annotations
 					t.Errorf("nag warning at %s: %v", *w.Id, w.Entry.Data)
 				}
 				if n := len(*assertions.Annotations_FromStack(canary).FindError(jsii.String("*"), nag)); n == 0 {
