@@ -101,7 +101,13 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, e
 	h.log.Log(ctx, levelFor(sweepErr), "sweep finished",
 		"dry_run", rep.DryRun, "action", rep.Action, "totals", rep.Totals,
 		"failed_regions", rep.FailedRegions(), "duration_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
-	h.log.Info("sweep report", "report", rep)
+	// One line per region: CloudWatch Logs cuts events above 256 KB, and a
+	// large attack's whole report would not fit in one.
+	for _, rr := range rep.Regions {
+		if len(rr.Kinds) > 0 || rr.Error != "" {
+			h.log.Info("region report", "region", rr.Region, "report", rr)
+		}
+	}
 
 	pubErr := h.publish(ctx, res, notify.ForReport(nc, rep))
 	return res, errors.Join(sweepErr, pubErr)
