@@ -101,6 +101,8 @@ type Kind interface {
 	Name() string
 	// Find lists what the policy would act on in one region; what is
 	// already contained is left out, so a second run finds nothing new.
+	// On error it returns what it listed before the failure, which the
+	// engine still contains.
 	Find(ctx context.Context, region string, p Policy) ([]Resource, error)
 	// Decide is pure: no AWS, no clock. It describes what Contain would do.
 	Decide(r Resource, p Policy) Decision
@@ -220,10 +222,14 @@ func (e *Engine) sweepRegion(ctx context.Context, region string, p Policy) (rr R
 		}
 		found, err := k.Find(ctx, region, p)
 		if err != nil {
+			// Fail closed: what was listed before the failure (earlier
+			// pages) is still contained; the region is reported as failed.
 			kr.Error = fmt.Sprintf("listing %s in %s: %v", k.Name(), region, err)
-			log.Error("find failed", "kind", k.Name(), "error", err)
-			rr.Kinds = append(rr.Kinds, kr)
-			continue
+			log.Error("find failed", "kind", k.Name(), "error", err, "listed_before_failure", len(found))
+			if len(found) == 0 {
+				rr.Kinds = append(rr.Kinds, kr)
+				continue
+			}
 		}
 		kr.Found = len(found)
 		var todo []Decision

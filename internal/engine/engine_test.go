@@ -31,6 +31,9 @@ type fakeKind struct {
 	// findErr and panicIn make Find fail or panic in a region.
 	findErr map[string]error
 	panicIn map[string]bool
+	// partial is what Find returns along with its findErr, as a paginated
+	// listing does when a later page fails.
+	partial map[string][]engine.Resource
 	// findHook runs at the start of every Find.
 	findHook func(ctx context.Context, region string) error
 	// outcome, if set, overrides the default "done" outcome of a decision.
@@ -58,7 +61,7 @@ func (k *fakeKind) Find(ctx context.Context, region string, _ engine.Policy) ([]
 		panic("fake kind exploded in " + region)
 	}
 	if err := k.findErr[region]; err != nil {
-		return nil, err
+		return k.partial[region], err
 	}
 	return k.found[region], nil
 }
@@ -503,5 +506,25 @@ func TestParseAction(t *testing.T) {
 		if got != tc.want || (err != nil) != tc.wantErr {
 			t.Errorf("ParseAction(%q) = %q, %v", tc.in, got, err)
 		}
+	}
+}
+
+func TestRunContainsWhatWasListedBeforeAListingFailure(t *testing.T) {
+	t.Parallel()
+	k := &fakeKind{
+		name:    "things",
+		partial: map[string][]engine.Resource{"eu-west-1": res("page1-a", "page1-b")},
+		findErr: map[string]error{"eu-west-1": errors.New("page 2: RequestLimitExceeded")},
+	}
+	e := newEngine(fakeRegions{regions: []string{"eu-west-1"}}, engine.Options{}, k)
+
+	rep := e.Run(context.Background(), stopPolicy)
+
+	kr := regionByName(t, rep, "eu-west-1").Kinds[0]
+	if !slices.Equal(kr.Stopped, []string{"page1-a", "page1-b"}) {
+		t.Errorf("stopped = %v, want the instances listed before the failure", kr.Stopped)
+	}
+	if !strings.Contains(kr.Error, "page 2") || rep.Err() == nil {
+		t.Errorf("kind error %q, report error %v: the listing failure must still fail the region", kr.Error, rep.Err())
 	}
 }
