@@ -73,17 +73,7 @@ func TestStopRetriesThrottlingWithRealClient(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg, err := awsconfig.Load(ctx, awsconfig.Options{MaxBackoff: 50 * time.Millisecond},
-		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
-		config.WithBaseEndpoint(ts.URL),
-		config.WithSharedConfigFiles([]string{}),
-		config.WithSharedCredentialsFiles([]string{}),
-	)
-	if err != nil {
-		t.Fatalf("awsconfig.Load: %v", err)
-	}
-	client := ec2.NewFromConfig(cfg)
+	client := realClient(ctx, t, ts.URL, awsconfig.Options{MaxBackoff: 50 * time.Millisecond})
 	kind := resources.NewEC2Instances(func(string) resources.EC2InstancesAPI { return client })
 	const id = "i-0123456789abcdef0"
 	todo := []engine.Decision{{Resource: engine.Resource{ID: id, State: "running"}, Action: engine.ActionStop}}
@@ -115,17 +105,7 @@ func TestStopThrottledPastEveryAttemptWithRealClient(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg, err := awsconfig.Load(ctx, awsconfig.Options{MaxAttempts: 3, MaxBackoff: 20 * time.Millisecond},
-		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
-		config.WithBaseEndpoint(ts.URL),
-		config.WithSharedConfigFiles([]string{}),
-		config.WithSharedCredentialsFiles([]string{}),
-	)
-	if err != nil {
-		t.Fatalf("awsconfig.Load: %v", err)
-	}
-	client := ec2.NewFromConfig(cfg)
+	client := realClient(ctx, t, ts.URL, awsconfig.Options{MaxAttempts: 3, MaxBackoff: 20 * time.Millisecond})
 	kind := resources.NewEC2Instances(func(string) resources.EC2InstancesAPI { return client })
 	ids := instanceIDs(9, 8)
 
@@ -144,4 +124,21 @@ func TestStopThrottledPastEveryAttemptWithRealClient(t *testing.T) {
 	if len(srv.requests) != 3 {
 		t.Errorf("server saw %d requests, want 3 (one call, 3 attempts, no split)", len(srv.requests))
 	}
+}
+
+// realClient is an EC2 client built by awsconfig, as the Lambda builds it,
+// pointed at a local server and blind to the developer's own AWS files.
+func realClient(ctx context.Context, t *testing.T, endpoint string, o awsconfig.Options) *ec2.Client {
+	t.Helper()
+	cfg, err := awsconfig.Load(ctx, o,
+		config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
+		config.WithBaseEndpoint(endpoint),
+		config.WithSharedConfigFiles([]string{}),
+		config.WithSharedCredentialsFiles([]string{}),
+	)
+	if err != nil {
+		t.Fatalf("awsconfig.Load: %v", err)
+	}
+	return ec2.NewFromConfig(cfg)
 }

@@ -137,11 +137,11 @@ func Start(ctx context.Context, o Options) (*Function, error) {
 			return nil, fmt.Errorf("starting the Lambda emulator: %w", err)
 		}
 	}
-	invokePort, err := freePort()
+	invokePort, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := freePort()
+	apiPort, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -350,15 +350,6 @@ func isBootstrap(pid int) bool {
 	}
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return err == nil && strings.TrimSpace(string(comm)) == "bootstrap"
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -1,10 +1,11 @@
 // Package proc holds what the test harnesses share about the servers they
-// start: waiting until one is ready.
+// start: a free port to listen on, and waiting until one is ready.
 package proc
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -28,4 +29,14 @@ func WaitReady(ctx context.Context, what string, ready func() bool, exited <-cha
 			return fmt.Errorf("%s not ready after %s: %s", what, timeout, logs)
 		}
 	}
+}
+
+// FreePort asks the kernel for a free loopback port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
