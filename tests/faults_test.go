@@ -255,15 +255,9 @@ func TestFaultLambdaDeadlinePublishesPartialReport(t *testing.T) {
 	if !res.Notified {
 		t.Fatalf("partial report not published: %s", res.NotifyError)
 	}
-	var unreached, notReached []string
+	unreached := rep.FailedRegions()
+	var notReached []string
 	for _, rr := range rep.Regions {
-		bad := rr.Error != ""
-		for _, kr := range rr.Kinds {
-			bad = bad || kr.Error != ""
-		}
-		if bad {
-			unreached = append(unreached, rr.Region)
-		}
 		if rr.NotReached {
 			notReached = append(notReached, rr.Region)
 		}

@@ -115,7 +115,6 @@ func (r *Report) tally() {
 	t := Totals{Regions: len(r.Regions)}
 	for i := range r.Regions {
 		rr := &r.Regions[i]
-		failed := rr.Error != ""
 		for j := range rr.Kinds {
 			kr := &rr.Kinds[j]
 			for _, ids := range [][]string{kr.Stopped, kr.Terminated, kr.WouldStop, kr.WouldTerminate, kr.Gone, kr.ProtectionOverridden} {
@@ -130,11 +129,8 @@ func (r *Report) tally() {
 			t.Refused += len(kr.Refused)
 			t.Failed += len(kr.Failed)
 			t.ProtectionForced += len(kr.ProtectionOverridden)
-			if kr.Error != "" {
-				failed = true
-			}
 		}
-		if failed {
+		if rr.Failed() {
 			t.RegionsFailed++
 		}
 	}
@@ -145,15 +141,25 @@ func (r *Report) tally() {
 func (r *Report) FailedRegions() []string {
 	var out []string
 	for _, rr := range r.Regions {
-		bad := rr.Error != ""
-		for _, kr := range rr.Kinds {
-			bad = bad || kr.Error != ""
-		}
-		if bad {
+		if rr.Failed() {
 			out = append(out, rr.Region)
 		}
 	}
 	return out
+}
+
+// Failed says whether the region was not fully swept: a region-wide
+// failure, or a kind that could not list it.
+func (rr *RegionReport) Failed() bool {
+	if rr.Error != "" {
+		return true
+	}
+	for _, kr := range rr.Kinds {
+		if kr.Error != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Err is non-nil when the sweep left anything undone that a retry might

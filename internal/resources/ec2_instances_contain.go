@@ -50,6 +50,19 @@ func (c *instanceContainer) record(o engine.Outcome) {
 	c.outcomes = append(c.outcomes, o)
 }
 
+// annotate edits the outcomes already recorded for one instance's action.
+// Only the goroutine acting on that instance records for it, so the edit
+// cannot race a later outcome of the same instance.
+func (c *instanceContainer) annotate(id string, action engine.Action, edit func(*engine.Outcome)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.outcomes {
+		if c.outcomes[i].ID == id && c.outcomes[i].Action == action {
+			edit(&c.outcomes[i])
+		}
+	}
+}
+
 func (c *instanceContainer) call(ctx context.Context, action engine.Action, ids []string) error {
 	select {
 	case c.inFlight <- struct{}{}:
@@ -112,17 +125,14 @@ func (c *instanceContainer) single(ctx context.Context, action engine.Action, id
 		// EC2 knows better than the describe data: the instance cannot be
 		// stopped after all.
 		if action == engine.ActionStop && c.policy.TerminateUnstoppable {
-			sub := newInstanceContainer(c.api, c.policy)
-			sub.inFlight, sub.states = c.inFlight, c.states
-			sub.batch(ctx, engine.ActionTerminate, []string{id})
-			for _, o := range sub.outcomes {
+			c.batch(ctx, engine.ActionTerminate, []string{id})
+			c.annotate(id, engine.ActionTerminate, func(o *engine.Outcome) {
 				note := "EC2 refused to stop it (UnsupportedOperation), so termination was attempted"
 				if o.Status == engine.StatusDone {
 					note = "EC2 refused to stop it (UnsupportedOperation), so it was terminated"
 				}
 				o.Note = joinNotes(note, o.Note)
-				c.record(o)
-			}
+			})
 			return
 		}
 		c.fail(id, action, err, "it cannot be stopped; terminate it by hand or set KILLSWITCH_TERMINATE_UNSTOPPABLE=true")
