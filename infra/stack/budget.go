@@ -6,21 +6,39 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// newBudget creates the monthly cost budget. Its trip notification (ACTUAL >
-// trip%) goes to the trip topic; warnings go to the notify topic and straight
-// to the configured emails.
-func newBudget(stack awscdk.Stack, cfg Config, topics Topics) awsbudgets.CfnBudget {
-	notification := func(typ string, threshold float64, subscribers []any) any {
-		return &awsbudgets.CfnBudget_NotificationWithSubscribersProperty{
-			Notification: &awsbudgets.CfnBudget_NotificationProperty{
-				NotificationType:   jsii.String(typ),
-				ComparisonOperator: jsii.String("GREATER_THAN"),
-				Threshold:          jsii.Number(threshold),
-				ThresholdType:      jsii.String("PERCENTAGE"),
-			},
-			Subscribers: subscribers,
-		}
+// budgetNotification is one notification of the budget, before it is
+// given its subscribers.
+type budgetNotification struct {
+	typ       string // ACTUAL or FORECASTED
+	threshold float64
+	trips     bool // to the trip topic; otherwise a warning
+}
+
+// budgetNotifications lists the budget's notifications: the ACTUAL trip,
+// the FORECASTED trip when tripOnForecast is on, and the warnings. A
+// forecast warning at the trip threshold is folded into the forecast trip,
+// since AWS Budgets rejects two notifications alike.
+func budgetNotifications(cfg Config) []budgetNotification {
+	out := []budgetNotification{{typ: "ACTUAL", threshold: cfg.TripThresholdPercent, trips: true}}
+	if cfg.TripOnForecast {
+		out = append(out, budgetNotification{typ: "FORECASTED", threshold: cfg.TripThresholdPercent, trips: true})
 	}
+	for _, t := range cfg.WarningThresholdsPercent {
+		out = append(out, budgetNotification{typ: "ACTUAL", threshold: t})
+	}
+	for _, t := range cfg.ForecastWarningThresholdsPercent {
+		if cfg.TripOnForecast && t == cfg.TripThresholdPercent {
+			continue
+		}
+		out = append(out, budgetNotification{typ: "FORECASTED", threshold: t})
+	}
+	return out
+}
+
+// newBudget creates the monthly cost budget. Its trip notifications go to
+// the trip topic; warnings go to the notify topic and straight to the
+// configured emails.
+func newBudget(stack awscdk.Stack, cfg Config, topics Topics) awsbudgets.CfnBudget {
 	sns := func(arn *string) any {
 		return &awsbudgets.CfnBudget_SubscriberProperty{SubscriptionType: jsii.String("SNS"), Address: arn}
 	}
@@ -30,14 +48,22 @@ func newBudget(stack awscdk.Stack, cfg Config, topics Topics) awsbudgets.CfnBudg
 			&awsbudgets.CfnBudget_SubscriberProperty{SubscriptionType: jsii.String("EMAIL"), Address: jsii.String(email)})
 	}
 
-	notifications := []any{notification("ACTUAL", cfg.TripThresholdPercent, []any{sns(topics.Trip.TopicArn())})}
-	for _, t := range cfg.WarningThresholdsPercent {
-		notifications = append(notifications, notification("ACTUAL", t, warningSubscribers))
+	var notifications []any
+	for _, n := range budgetNotifications(cfg) {
+		subscribers := warningSubscribers
+		if n.trips {
+			subscribers = []any{sns(topics.Trip.TopicArn())}
+		}
+		notifications = append(notifications, &awsbudgets.CfnBudget_NotificationWithSubscribersProperty{
+			Notification: &awsbudgets.CfnBudget_NotificationProperty{
+				NotificationType:   jsii.String(n.typ),
+				ComparisonOperator: jsii.String("GREATER_THAN"),
+				Threshold:          jsii.Number(n.threshold),
+				ThresholdType:      jsii.String("PERCENTAGE"),
+			},
+			Subscribers: subscribers,
+		})
 	}
-	for _, t := range cfg.ForecastWarningThresholdsPercent {
-		notifications = append(notifications, notification("FORECASTED", t, warningSubscribers))
-	}
-
 	budget := awsbudgets.NewCfnBudget(stack, jsii.String("Budget"), &awsbudgets.CfnBudgetProps{
 		Budget: &awsbudgets.CfnBudget_BudgetDataProperty{
 			BudgetName:  jsii.String(BudgetName),

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/mail"
 	"regexp"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/killswitch/killswitch/internal/settings"
 )
 
 // ContextKey is the one cdk.json context block that configures the kill switch.
@@ -23,16 +26,14 @@ const (
 	maxEmails        = 10
 )
 
-// Actions the Lambda engine understands.
-const (
-	ActionStop      = "stop"
-	ActionTerminate = "terminate"
-)
-
 // Config is the validated kill-switch configuration. Read it with
 // ConfigFromContext or ParseConfig; DefaultConfig gives the hobby-account
 // defaults.
 type Config struct {
+	// Settings are the function's own settings: their keys, defaults and
+	// rules are defined once, in internal/settings, and reach the function
+	// as its environment.
+	settings.Settings
 	// BudgetUSD is the monthly cost budget in USD.
 	BudgetUSD float64
 	// TripThresholdPercent is the ACTUAL spend, in percent of BudgetUSD, at
@@ -42,17 +43,6 @@ type Config struct {
 	WarningThresholdsPercent []float64
 	// ForecastWarningThresholdsPercent are FORECASTED-spend warnings.
 	ForecastWarningThresholdsPercent []float64
-	// Action is "stop" or "terminate".
-	Action string
-	// TerminateUnstoppable terminates instances that cannot be stopped
-	// (instance-store root, one-time Spot).
-	TerminateUnstoppable bool
-	// OverrideProtection turns off stop/termination protection before acting.
-	OverrideProtection bool
-	// ExemptInstanceIDs are never touched.
-	ExemptInstanceIDs []string
-	// DryRun makes the Lambda report what it would do and change nothing.
-	DryRun bool
 	// NotificationEmails receive warnings and the Lambda's reports.
 	NotificationEmails []string
 	// BillingAlarm adds the us-east-1 EstimatedCharges alarm as a second trigger.
@@ -69,15 +59,11 @@ type Config struct {
 // DefaultConfig returns the defaults, suited to a hobby account.
 func DefaultConfig() Config {
 	c := Config{
+		Settings:                         settings.Default(),
 		BudgetUSD:                        10,
 		TripThresholdPercent:             100,
 		WarningThresholdsPercent:         []float64{50, 80},
 		ForecastWarningThresholdsPercent: []float64{100},
-		Action:                           ActionStop,
-		TerminateUnstoppable:             true,
-		OverrideProtection:               true,
-		ExemptInstanceIDs:                []string{},
-		DryRun:                           false,
 		NotificationEmails:               []string{},
 		BillingAlarm:                     true,
 	}
@@ -107,18 +93,15 @@ type fieldSpec struct {
 	target func(c *Config) any
 }
 
-// fields lists every key the killswitch block accepts. Anything else is an
-// error, so that a typo never silently falls back to a default.
+// fields lists the deploy-only keys of the killswitch block: what shapes
+// the stack but is not read by the function. The function's own keys come
+// from settings.All. Anything else is an error, so that a typo never
+// silently falls back to a default.
 var fields = []fieldSpec{
 	{"budgetUsd", kindNumber, func(c *Config) any { return &c.BudgetUSD }},
 	{"tripThresholdPercent", kindNumber, func(c *Config) any { return &c.TripThresholdPercent }},
 	{"warningThresholdsPercent", kindNumberList, func(c *Config) any { return &c.WarningThresholdsPercent }},
 	{"forecastWarningThresholdsPercent", kindNumberList, func(c *Config) any { return &c.ForecastWarningThresholdsPercent }},
-	{"action", kindString, func(c *Config) any { return &c.Action }},
-	{"terminateUnstoppable", kindBool, func(c *Config) any { return &c.TerminateUnstoppable }},
-	{"overrideProtection", kindBool, func(c *Config) any { return &c.OverrideProtection }},
-	{"exemptInstanceIds", kindStringList, func(c *Config) any { return &c.ExemptInstanceIDs }},
-	{"dryRun", kindBool, func(c *Config) any { return &c.DryRun }},
 	{"notificationEmails", kindStringList, func(c *Config) any { return &c.NotificationEmails }},
 	{"billingAlarm", kindBool, func(c *Config) any { return &c.BillingAlarm }},
 	{"billingAlarmThresholdUsd", kindNumber, func(c *Config) any { return &c.BillingAlarmThresholdUSD }},
@@ -136,9 +119,14 @@ func fieldByKey(key string) (fieldSpec, bool) {
 }
 
 func knownKeys() string {
-	keys := make([]string, len(fields))
-	for i, f := range fields {
-		keys[i] = f.key
+	keys := make([]string, 0, len(fields)+len(settings.All))
+	for _, f := range fields {
+		keys = append(keys, f.key)
+	}
+	for _, st := range settings.All {
+		if st.Key != "" {
+			keys = append(keys, st.Key)
+		}
 	}
 	return strings.Join(keys, ", ")
 }
@@ -254,6 +242,9 @@ func blockValues(block any) (map[string]json.RawMessage, error) {
 // `-c killswitch.notificationEmails=a@example.com,b@example.com`,
 // `-c killswitch.warningThresholdsPercent=50,80` (or JSON lists).
 func overrideJSON(key string, v any) (json.RawMessage, error) {
+	if st, ok := settings.ByKey(key); ok {
+		return settingOverrideJSON(st, v)
+	}
 	f, ok := fieldByKey(key)
 	if !ok {
 		return nil, unknownKey(key)
@@ -301,6 +292,9 @@ func unknownKey(key string) error {
 }
 
 func setField(c *Config, key string, raw json.RawMessage) error {
+	if st, ok := settings.ByKey(key); ok {
+		return setSetting(c, st, raw)
+	}
 	f, ok := fieldByKey(key)
 	if !ok {
 		return unknownKey(key)
@@ -322,7 +316,6 @@ func truncate(s string) string {
 }
 
 var (
-	instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	// A plain address: local@domain.tld, no display name, no spaces.
 	emailPattern = regexp.MustCompile(`^[^@\s<>(),;:"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
 	// AWS Chatbot's own patterns for Slack IDs.
@@ -369,18 +362,27 @@ func (c Config) problems() []error {
 	}
 	checkThresholds("warningThresholdsPercent", c.WarningThresholdsPercent, true)
 	checkThresholds("forecastWarningThresholdsPercent", c.ForecastWarningThresholdsPercent, false)
-	if n := 1 + len(c.WarningThresholdsPercent) + len(c.ForecastWarningThresholdsPercent); n > maxNotifications {
-		bad("warningThresholdsPercent", "too many budget notifications: 1 trip + %d warning + %d forecast = %d, AWS Budgets allows at most %d",
-			len(c.WarningThresholdsPercent), len(c.ForecastWarningThresholdsPercent), n, maxNotifications)
+	if n := len(budgetNotifications(c)); n > maxNotifications {
+		bad("warningThresholdsPercent", "too many budget notifications: %d (the trip, %d warning(s), %d forecast(s)%s), AWS Budgets allows at most %d",
+			n, len(c.WarningThresholdsPercent), len(c.ForecastWarningThresholdsPercent), map[bool]string{true: " and the forecast trip"}[c.TripOnForecast], maxNotifications)
 	}
 
-	if c.Action != ActionStop && c.Action != ActionTerminate {
-		bad("action", "must be %q or %q, got %q", ActionStop, ActionTerminate, c.Action)
-	}
-	for i, id := range c.ExemptInstanceIDs {
-		if !instanceIDPattern.MatchString(id) {
-			bad(fmt.Sprintf("exemptInstanceIds[%d]", i), "must be an EC2 instance ID like i-0123456789abcdef0, got %q", id)
+	// The function's settings, by the same rules the function applies
+	// (a Config built in code skips ParseConfig, so check them again).
+	for _, st := range settings.All {
+		if st.Key == "" {
+			continue
 		}
+		scratch := c.Settings
+		for _, p := range st.Set(&scratch, st.Get(&c.Settings)) {
+			bad(problemKey(st.Key, p), "%s", p.Msg)
+		}
+	}
+	if c.RegionTimeout >= FunctionTimeout {
+		bad("regionTimeout", "must be shorter than the function's %v timeout, got %v", FunctionTimeout, c.RegionTimeout)
+	}
+	if c.DeadlineReserve >= FunctionTimeout/2 {
+		bad("deadlineReserve", "must be shorter than half the function's %v timeout, got %v", FunctionTimeout, c.DeadlineReserve)
 	}
 
 	if len(c.NotificationEmails) > maxEmails {
@@ -430,3 +432,83 @@ func validEmail(s string) bool {
 
 // SlackEnabled reports whether the Chatbot channel is configured.
 func (c Config) SlackEnabled() bool { return c.SlackWorkspaceID != "" && c.SlackChannelID != "" }
+
+func problemKey(key string, p settings.Problem) string {
+	if p.Item >= 0 {
+		return fmt.Sprintf("%s[%d]", key, p.Item)
+	}
+	return key
+}
+
+// setSetting decodes a function setting from cdk.json, which must have the
+// setting's JSON type, and applies the setting's own rules to it.
+func setSetting(c *Config, st settings.Setting, raw json.RawMessage) error {
+	typeErr := fmt.Errorf("%s.%s: must be %s, got %s", ContextKey, st.Key, st.Type, truncate(string(raw)))
+	var v string
+	switch st.Type {
+	case settings.Bool:
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil || string(raw) == "null" {
+			return typeErr
+		}
+		v = strconv.FormatBool(b)
+	case settings.Int:
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil || string(raw) == "null" {
+			return typeErr
+		}
+		v = n.String()
+	case settings.StringList:
+		var items []string
+		if err := json.Unmarshal(raw, &items); err != nil || string(raw) == "null" {
+			return typeErr
+		}
+		for i, item := range items {
+			if strings.Contains(item, ",") {
+				return fmt.Errorf("%s.%s[%d]: must not contain a comma, got %q", ContextKey, st.Key, i, item)
+			}
+		}
+		v = strings.Join(items, ",")
+	default:
+		if err := json.Unmarshal(raw, &v); err != nil || string(raw) == "null" {
+			return typeErr
+		}
+	}
+	var errs []string
+	for _, p := range st.Set(&c.Settings, v) {
+		errs = append(errs, fmt.Sprintf("%s.%s: %s", ContextKey, problemKey(st.Key, p), p.Msg))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// settingOverrideJSON turns `-c killswitch.<key>=<value>` for a function
+// setting into JSON of the setting's type: the value is given as the
+// function's variable would hold it ("true", "90s", "a,b" or a JSON list).
+func settingOverrideJSON(st settings.Setting, v any) (json.RawMessage, error) {
+	s, isString := v.(string)
+	if !isString {
+		return json.Marshal(v)
+	}
+	s = strings.TrimSpace(s)
+	switch st.Type {
+	case settings.StringList:
+		if strings.HasPrefix(s, "[") {
+			return json.RawMessage(s), nil
+		}
+		items := []string{}
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		return json.Marshal(items)
+	case settings.Bool, settings.Int:
+		if json.Valid([]byte(s)) {
+			return json.RawMessage(s), nil
+		}
+	}
+	return json.Marshal(s)
+}

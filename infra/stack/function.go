@@ -2,8 +2,7 @@ package stack
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -12,8 +11,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/jsii-runtime-go"
-
-	"github.com/killswitch/killswitch/internal/settings"
 )
 
 // Function is the kill-switch Lambda and what it is built from.
@@ -23,17 +20,17 @@ type Function struct {
 	LogGroup awslogs.LogGroup
 }
 
-// FunctionEnvironment is the Lambda's environment for cfg, in the variables
-// internal/settings reads; notifyTopicArn is usually a token.
+// FunctionTimeout is the Lambda's timeout: one full sweep of every region,
+// with headroom for throttling and slow opt-in regions.
+var FunctionTimeout = 5 * time.Minute
+
+// FunctionEnvironment is the Lambda's environment for cfg: every variable
+// internal/settings defines, written by the same table the function reads
+// it with. notifyTopicArn is usually a token.
 func FunctionEnvironment(cfg Config, notifyTopicArn string) map[string]string {
-	return map[string]string{
-		settings.EnvAction:               cfg.Action,
-		settings.EnvTerminateUnstoppable: strconv.FormatBool(cfg.TerminateUnstoppable),
-		settings.EnvOverrideProtection:   strconv.FormatBool(cfg.OverrideProtection),
-		settings.EnvExemptInstanceIDs:    strings.Join(cfg.ExemptInstanceIDs, ","),
-		settings.EnvDryRun:               strconv.FormatBool(cfg.DryRun),
-		settings.EnvNotifyTopicARN:       notifyTopicArn,
-	}
+	s := cfg.Settings
+	s.NotifyTopicARN = notifyTopicArn
+	return s.Environment()
 }
 
 func newFunction(stack awscdk.Stack, cfg Config, topics Topics, assetDir string) Function {
@@ -95,7 +92,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, assetDir string)
 		// retryer when EC2 throttles (RequestLimitExceeded), and the engine
 		// publishes its report before the context deadline. A sweep normally
 		// takes seconds; the headroom is for throttling and slow opt-in regions.
-		Timeout: awscdk.Duration_Minutes(jsii.Number(5)),
+		Timeout: awscdk.Duration_Seconds(jsii.Number(FunctionTimeout.Seconds())),
 		// One at a time: a second trip while the first is still running would
 		// only race it; SNS redeliveries queue up and find nothing left to do.
 		ReservedConcurrentExecutions: jsii.Number(1),

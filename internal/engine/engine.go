@@ -15,100 +15,17 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/killswitch/killswitch/internal/settings"
 )
 
-// Action is what the kill switch does to one resource.
-type Action string
-
-const (
-	ActionNone      Action = "none" // refused: left as it is, with a reason
-	ActionStop      Action = "stop"
-	ActionTerminate Action = "terminate"
-)
-
-// ParseAction accepts the two configurable actions.
-func ParseAction(s string) (Action, error) {
-	switch Action(s) {
-	case ActionStop, ActionTerminate:
-		return Action(s), nil
-	}
-	return "", fmt.Errorf("unknown action %q: want %q or %q", s, ActionStop, ActionTerminate)
-}
-
-// Policy is the owner's deploy-time choice of how hard to hit.
+// Policy is what applies to every kind in one run.
 type Policy struct {
-	Action Action
-	// TerminateUnstoppable terminates, in stop mode, what cannot be stopped
-	// (one-time Spot, instance-store root); otherwise it is left running.
-	TerminateUnstoppable bool
-	// OverrideProtection turns off stop and termination protection that
-	// blocks the action, then retries it.
-	OverrideProtection bool
-	// Exempt holds resource IDs fixed at deploy time. Tags never exempt:
-	// the attacker can tag too.
-	Exempt map[string]bool
 	// DryRun makes no mutating call; the report says what would be done.
 	DryRun bool
-}
-
-// Resource is one thing a Kind found running in a region.
-type Resource struct {
-	ID    string
-	State string
-	// Attributes are the kind's own facts from its describe call, used by
-	// its Decide (for EC2: lifecycle, root device type, instance type).
-	Attributes map[string]string
-}
-
-// Decision is what the plan says to do with one resource, and why.
-type Decision struct {
-	Resource Resource
-	Action   Action
-	Reason   string
-}
-
-// Status is how an attempted action ended.
-type Status string
-
-const (
-	StatusDone   Status = "done"
-	StatusFailed Status = "failed"
-	// StatusGone means the resource vanished or was already on its way
-	// down before we acted: nothing left to do.
-	StatusGone Status = "gone"
-)
-
-// Outcome is what happened to one resource that was acted on.
-type Outcome struct {
-	ID     string
-	Action Action // the action finally taken or attempted
-	Status Status
-	// Code is the AWS error code of a failure, Message its text.
-	Code    string
-	Message string
-	// ProtectionOverridden is set when stop or termination protection was
-	// turned off to let the action through.
-	ProtectionOverridden bool
-	// Note explains a change of plan, e.g. a stop the API refused that was
-	// turned into a terminate.
-	Note string
-}
-
-// Kind is one kind of AWS resource the kill switch can contain. Each lives
-// in its own file in package resources and is listed in its table.
-type Kind interface {
-	// Name is plural and human, e.g. "EC2 instances".
-	Name() string
-	// Find lists what the policy would act on in one region; what is
-	// already contained is left out, so a second run finds nothing new.
-	// On error it returns what it listed before the failure, which the
-	// engine still contains.
-	Find(ctx context.Context, region string, p Policy) ([]Resource, error)
-	// Decide is pure: no AWS, no clock. It describes what Contain would do.
-	Decide(r Resource, p Policy) Decision
-	// Contain carries out the decisions of one region (never ActionNone).
-	// It returns one Outcome per decision, failures included.
-	Contain(ctx context.Context, region string, todo []Decision, p Policy) []Outcome
+	// Exempt maps resource IDs or names fixed at deploy time to the setting
+	// that exempts them. Tags never exempt: the attacker can tag too.
+	Exempt map[string]string
 }
 
 // RegionLister lists the account's enabled regions at trip time, never from
@@ -142,10 +59,10 @@ type Engine struct {
 // relaunches instances must come before the instances.
 func New(regions RegionLister, kinds []Kind, opts Options) *Engine {
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 16
+		opts.Concurrency = settings.Default().RegionConcurrency
 	}
 	if opts.RegionTimeout <= 0 {
-		opts.RegionTimeout = 4 * time.Minute
+		opts.RegionTimeout = settings.Default().RegionTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -158,7 +75,7 @@ func New(regions RegionLister, kinds []Kind, opts Options) *Engine {
 // report names every region not finished. Run never returns without a
 // report; Report.Err says whether anything went wrong.
 func (e *Engine) Run(ctx context.Context, p Policy) *Report {
-	rep := &Report{DryRun: p.DryRun, Action: p.Action, StartedAt: time.Now().UTC()}
+	rep := &Report{DryRun: p.DryRun, StartedAt: time.Now().UTC()}
 	log := e.opts.Logger
 
 	regions, err := e.regions.EnabledRegions(ctx)
@@ -214,47 +131,79 @@ func (e *Engine) sweepRegion(ctx context.Context, region string, p Policy) (rr R
 	}()
 
 	for _, k := range e.kinds {
-		kr := KindReport{Kind: k.Name()}
-		if err := ctx.Err(); err != nil {
-			kr.Error = "not reached: " + err.Error()
-			rr.Kinds = append(rr.Kinds, kr)
-			continue
-		}
-		found, err := k.Find(ctx, region, p)
-		if err != nil {
-			// Fail closed: what was listed before the failure (earlier
-			// pages) is still contained; the region is reported as failed.
-			kr.Error = fmt.Sprintf("listing %s in %s: %v", k.Name(), region, err)
-			log.Error("find failed", "kind", k.Name(), "error", err, "listed_before_failure", len(found))
-			if len(found) == 0 {
-				rr.Kinds = append(rr.Kinds, kr)
-				continue
-			}
-		}
-		kr.Found = len(found)
-		var todo []Decision
-		for _, r := range found {
-			d := k.Decide(r, p)
-			if d.Action == ActionNone {
-				kr.Refused = append(kr.Refused, Refusal{ID: r.ID, Reason: d.Reason})
-				continue
-			}
-			todo = append(todo, d)
-		}
-		if p.DryRun {
-			for _, d := range todo {
-				kr.add(Outcome{ID: d.Resource.ID, Action: d.Action, Status: StatusDone, Note: d.Reason}, true)
-			}
-		} else if len(todo) > 0 {
-			for _, o := range k.Contain(ctx, region, todo, p) {
-				kr.add(o, false)
-			}
-		}
-		log.Info("region swept", "kind", k.Name(), "found", kr.Found, "contained", kr.containedCount(),
-			"failed", len(kr.Failed), "refused", len(kr.Refused), "dry_run", p.DryRun)
-		rr.Kinds = append(rr.Kinds, kr)
+		rr.Kinds = append(rr.Kinds, e.sweepKind(ctx, log, k, region, p))
 	}
 	return rr
+}
+
+func (e *Engine) sweepKind(ctx context.Context, log *slog.Logger, k Kind, region string, p Policy) KindReport {
+	kr := KindReport{Kind: k.Name(), Noun: k.Noun()}
+	if err := ctx.Err(); err != nil {
+		kr.Error = "not reached: " + err.Error()
+		return kr
+	}
+	found, err := k.Find(ctx, region)
+	if err != nil {
+		// Fail closed: what was listed before the failure (earlier pages)
+		// is still contained; the region is reported as failed.
+		kr.Error = fmt.Sprintf("listing %s in %s: %v", k.Name(), region, err)
+		log.Error("find failed", "kind", k.Name(), "error", err, "listed_before_failure", len(found))
+	}
+	kr.Found = len(found)
+	var todo []Decision
+	for _, r := range found {
+		if src, ok := p.Exempt[r.ID]; ok {
+			kr.Refused = append(kr.Refused, Refusal{ID: r.ID, Reason: "exempt by ID at deploy time (" + src + ")"})
+			continue
+		}
+		d := k.Decide(r)
+		if d.Leave {
+			kr.Refused = append(kr.Refused, Refusal{ID: r.ID, Reason: d.Reason})
+			continue
+		}
+		todo = append(todo, d)
+	}
+	switch {
+	case p.DryRun:
+		for _, d := range todo {
+			kr.Outcomes = append(kr.Outcomes, Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: StatusPlanned,
+				Prior: d.Resource.Prior, Note: d.Reason})
+		}
+	case len(todo) > 0:
+		kr.Outcomes = e.contain(ctx, log, k, region, todo)
+	}
+	kr.tally()
+	log.Info("kind swept", "kind", k.Name(), "found", kr.Found, "counts", kr.Counts,
+		"refused", len(kr.Refused), "dry_run", p.DryRun)
+	return kr
+}
+
+// contain runs the kind's Contain and makes sure every decision comes back
+// with an outcome: a kind that panics or forgets one must not make the
+// report quieter than the truth.
+func (e *Engine) contain(ctx context.Context, log *slog.Logger, k Kind, region string, todo []Decision) (out []Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("contain panicked", "kind", k.Name(), "panic", r)
+			out = nil
+			for _, d := range todo {
+				out = append(out, Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: StatusFailed,
+					Code: "InternalError", Message: fmt.Sprintf("internal error while containing %s: %v", k.Name(), r)})
+			}
+		}
+	}()
+	out = k.Contain(ctx, region, todo)
+	seen := make(map[string]bool, len(out))
+	for _, o := range out {
+		seen[o.ID] = true
+	}
+	for _, d := range todo {
+		if !seen[d.Resource.ID] {
+			out = append(out, Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: StatusFailed, Code: "NoOutcome",
+				Message: k.Name() + " returned no outcome for it; it may still be running"})
+		}
+	}
+	return out
 }
 
 func dedupeSorted(in []string) []string {

@@ -12,7 +12,6 @@ import (
 // handler's JSON result and the source of the owner's notification.
 type Report struct {
 	DryRun     bool      `json:"dryRun"`
-	Action     Action    `json:"action"`
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
 	// RegionDiscoveryError is set when DescribeRegions failed and the
@@ -24,17 +23,22 @@ type Report struct {
 
 // Totals sum the report over every region and kind.
 type Totals struct {
-	Regions          int `json:"regions"`
-	RegionsFailed    int `json:"regionsFailed"`
-	Found            int `json:"found"`
-	Stopped          int `json:"stopped"`
-	Terminated       int `json:"terminated"`
-	WouldStop        int `json:"wouldStop,omitempty"`
-	WouldTerminate   int `json:"wouldTerminate,omitempty"`
-	Gone             int `json:"gone,omitempty"`
-	Refused          int `json:"refused"`
-	Failed           int `json:"failed"`
-	ProtectionForced int `json:"protectionOverridden"`
+	Regions       int `json:"regions"`
+	RegionsFailed int `json:"regionsFailed"`
+	Found         int `json:"found"`
+	// Changed counts resources contained (or, in a dry run, that would be).
+	Changed int `json:"changed"`
+	Gone    int `json:"gone,omitempty"`
+	Refused int `json:"refused"`
+	Failed  int `json:"failed"`
+	// Unplaced counts outcomes with an unknown verb or status: a bug in a
+	// kind, reported rather than dropped.
+	Unplaced int `json:"unplaced,omitempty"`
+	// Also counts secondary changes, such as protection turned off.
+	Also int `json:"also,omitempty"`
+	// ByLabel counts outcomes by where they were placed ("stopped",
+	// "scaled to 0", "would stop", "failed"...), over every kind.
+	ByLabel map[string]int `json:"byLabel,omitempty"`
 }
 
 // RegionReport is one region's sweep.
@@ -50,21 +54,15 @@ type RegionReport struct {
 // KindReport is one kind's sweep of one region.
 type KindReport struct {
 	Kind  string `json:"kind"`
+	Noun  string `json:"noun"`
 	Found int    `json:"found"`
-	// Error is set when the kind could not list the region at all.
-	Error      string   `json:"error,omitempty"`
-	Stopped    []string `json:"stopped,omitempty"`
-	Terminated []string `json:"terminated,omitempty"`
-	// WouldStop and WouldTerminate are a dry run's plan.
-	WouldStop      []string `json:"wouldStop,omitempty"`
-	WouldTerminate []string `json:"wouldTerminate,omitempty"`
-	// Gone were already gone or going down when acted on.
-	Gone                 []string  `json:"gone,omitempty"`
-	ProtectionOverridden []string  `json:"protectionOverridden,omitempty"`
-	Refused              []Refusal `json:"refused,omitempty"`
-	Failed               []Failure `json:"failed,omitempty"`
-	// Notes explain changes of plan, keyed by resource ID.
-	Notes map[string]string `json:"notes,omitempty"`
+	// Error is set when the kind could not list the region (or not all of it).
+	Error string `json:"error,omitempty"`
+	// Counts holds the outcomes by label (see Outcome.Label).
+	Counts map[string]int `json:"counts,omitempty"`
+	// Outcomes is every outcome in full: verbs, prior states, failures.
+	Outcomes []Outcome `json:"outcomes,omitempty"`
+	Refused  []Refusal `json:"refused,omitempty"`
 }
 
 // Refusal is a resource deliberately left alone.
@@ -73,42 +71,49 @@ type Refusal struct {
 	Reason string `json:"reason"`
 }
 
-// Failure is a resource the kill switch tried and failed to contain.
-type Failure struct {
-	ID      string `json:"id"`
-	Action  Action `json:"action"`
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message"`
-}
-
-func (kr *KindReport) add(o Outcome, dryRun bool) {
-	switch {
-	case o.Status == StatusFailed:
-		kr.Failed = append(kr.Failed, Failure{ID: o.ID, Action: o.Action, Code: o.Code, Message: o.Message})
-	case o.Status == StatusGone:
-		kr.Gone = append(kr.Gone, o.ID)
-	case dryRun && o.Action == ActionStop:
-		kr.WouldStop = append(kr.WouldStop, o.ID)
-	case dryRun && o.Action == ActionTerminate:
-		kr.WouldTerminate = append(kr.WouldTerminate, o.ID)
-	case o.Action == ActionStop:
-		kr.Stopped = append(kr.Stopped, o.ID)
-	case o.Action == ActionTerminate:
-		kr.Terminated = append(kr.Terminated, o.ID)
-	}
-	if o.ProtectionOverridden {
-		kr.ProtectionOverridden = append(kr.ProtectionOverridden, o.ID)
-	}
-	if o.Note != "" && !dryRun {
-		if kr.Notes == nil {
-			kr.Notes = map[string]string{}
+// tally sorts the outcomes by ID and counts them by label.
+func (kr *KindReport) tally() {
+	sort.SliceStable(kr.Outcomes, func(i, j int) bool { return kr.Outcomes[i].ID < kr.Outcomes[j].ID })
+	kr.Counts = nil
+	for _, o := range kr.Outcomes {
+		if kr.Counts == nil {
+			kr.Counts = map[string]int{}
 		}
-		kr.Notes[o.ID] = o.Note
+		kr.Counts[o.Label()]++
 	}
 }
 
-func (kr *KindReport) containedCount() int {
-	return len(kr.Stopped) + len(kr.Terminated) + len(kr.WouldStop) + len(kr.WouldTerminate)
+// IDs lists, in order, the IDs of the outcomes placed under label.
+func (kr *KindReport) IDs(label string) []string {
+	var ids []string
+	for _, o := range kr.Outcomes {
+		if o.Label() == label {
+			ids = append(ids, o.ID)
+		}
+	}
+	return ids
+}
+
+// Failed lists the outcomes that failed or could not be placed.
+func (kr *KindReport) Failed() []Outcome {
+	var out []Outcome
+	for _, o := range kr.Outcomes {
+		if o.Status == StatusFailed || !o.Placed() {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Changed counts the resources contained (or planned, in a dry run).
+func (kr *KindReport) Changed() int {
+	n := 0
+	for _, o := range kr.Outcomes {
+		if o.Changed() {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *Report) tally() {
@@ -117,18 +122,26 @@ func (r *Report) tally() {
 		rr := &r.Regions[i]
 		for j := range rr.Kinds {
 			kr := &rr.Kinds[j]
-			for _, ids := range [][]string{kr.Stopped, kr.Terminated, kr.WouldStop, kr.WouldTerminate, kr.Gone, kr.ProtectionOverridden} {
-				sort.Strings(ids)
-			}
+			kr.tally()
 			t.Found += kr.Found
-			t.Stopped += len(kr.Stopped)
-			t.Terminated += len(kr.Terminated)
-			t.WouldStop += len(kr.WouldStop)
-			t.WouldTerminate += len(kr.WouldTerminate)
-			t.Gone += len(kr.Gone)
 			t.Refused += len(kr.Refused)
-			t.Failed += len(kr.Failed)
-			t.ProtectionForced += len(kr.ProtectionOverridden)
+			for _, o := range kr.Outcomes {
+				if t.ByLabel == nil {
+					t.ByLabel = map[string]int{}
+				}
+				t.ByLabel[o.Label()]++
+				t.Also += len(o.Also)
+				switch {
+				case !o.Placed():
+					t.Unplaced++
+				case o.Changed():
+					t.Changed++
+				case o.Status == StatusFailed:
+					t.Failed++
+				case o.Status == StatusGone:
+					t.Gone++
+				}
+			}
 		}
 		if rr.Failed() {
 			t.RegionsFailed++
@@ -136,6 +149,9 @@ func (r *Report) tally() {
 	}
 	r.Totals = t
 }
+
+// Retally recounts a report assembled or edited by hand (tests, merges).
+func (r *Report) Retally() { r.tally() }
 
 // FailedRegions lists the regions with a region-wide or listing failure.
 func (r *Report) FailedRegions() []string {
@@ -163,7 +179,8 @@ func (rr *RegionReport) Failed() bool {
 }
 
 // Err is non-nil when the sweep left anything undone that a retry might
-// do: a region not reached or not listed, or a resource not contained.
+// do: a region not reached or not listed, a resource not contained, or an
+// outcome the report could not place.
 // The handler returns it so that Lambda's async retry runs the sweep again.
 func (r *Report) Err() error {
 	var problems []string
@@ -176,6 +193,9 @@ func (r *Report) Err() error {
 	}
 	if r.Totals.Failed > 0 {
 		problems = append(problems, fmt.Sprintf("%d resource(s) could not be contained", r.Totals.Failed))
+	}
+	if r.Totals.Unplaced > 0 {
+		problems = append(problems, fmt.Sprintf("%d outcome(s) with an unknown verb or status", r.Totals.Unplaced))
 	}
 	if len(problems) == 0 {
 		return nil

@@ -15,30 +15,47 @@ import (
 
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/notify"
-	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/internal/trigger"
 )
 
-// Sweeper contains the account; *engine.Engine is one.
+// Sweeper contains the account.
 type Sweeper interface {
 	Run(ctx context.Context, p engine.Policy) *engine.Report
 }
 
-// Publisher sends the owner a message; *notify.SNS is one.
+// Publisher sends the owner a message.
 type Publisher interface {
 	Publish(ctx context.Context, m notify.Message) error
+}
+
+var (
+	_ Sweeper   = (*engine.Engine)(nil)
+	_ Publisher = (*notify.SNS)(nil)
+)
+
+// Config is what the handler itself needs from the settings.
+type Config struct {
+	// Policy applies to every kind; a manual invoke may add a dry run.
+	Policy engine.Policy
+	// PolicyLine describes the owner's choices in the report.
+	PolicyLine string
+	// TripOnForecast lets a FORECASTED budget alert act.
+	TripOnForecast bool
+	// DeadlineReserve is kept back from the Lambda deadline to publish a
+	// partial report.
+	DeadlineReserve time.Duration
 }
 
 // Handler handles one Lambda invoke.
 type Handler struct {
 	sweeper   Sweeper
 	publisher Publisher // nil: the report is only logged
-	settings  settings.Settings
+	cfg       Config
 	log       *slog.Logger
 }
 
-func New(sw Sweeper, pub Publisher, s settings.Settings, log *slog.Logger) *Handler {
-	return &Handler{sweeper: sw, publisher: pub, settings: s, log: log}
+func New(sw Sweeper, pub Publisher, cfg Config, log *slog.Logger) *Handler {
+	return &Handler{sweeper: sw, publisher: pub, cfg: cfg, log: log}
 }
 
 // Result is the handler's JSON result.
@@ -65,7 +82,7 @@ type TriggerLine struct {
 // told, so that Lambda's async retry runs it again (the sweep is idempotent)
 // and, after the last retry, the on-failure destination fires.
 func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, error) {
-	signals := trigger.Parse(event, trigger.Options{TripOnForecast: h.settings.TripOnForecast})
+	signals := trigger.Parse(event, trigger.Options{TripOnForecast: h.cfg.TripOnForecast})
 	res := &Result{Tripped: trigger.AnyTrips(signals)}
 	for _, s := range signals {
 		res.Triggers = append(res.Triggers, TriggerLine{Source: s.Source, Trips: s.Trips, Summary: s.Summary, Subject: s.Subject, Problem: s.Problem})
@@ -76,7 +93,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, e
 			h.log.Info("trigger", attrs...)
 		}
 	}
-	nc := notify.Context{Account: accountOf(ctx, signals)}
+	nc := notify.Context{Account: accountOf(ctx, signals), Policy: h.cfg.PolicyLine}
 	for _, s := range signals {
 		nc.Triggers = append(nc.Triggers, s.Summary)
 	}
@@ -85,7 +102,7 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, e
 		return res, h.reportNoAction(ctx, res, nc, signals)
 	}
 
-	policy := h.settings.Policy
+	policy := h.cfg.Policy
 	for _, s := range signals {
 		// A manual invoke can ask for a dry run; it can never turn off a
 		// deploy-time dry run.
@@ -99,18 +116,40 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, e
 	res.Report = rep
 	sweepErr := rep.Err()
 	h.log.Log(ctx, levelFor(sweepErr), "sweep finished",
-		"dry_run", rep.DryRun, "action", rep.Action, "totals", rep.Totals,
+		"dry_run", rep.DryRun, "totals", rep.Totals,
 		"failed_regions", rep.FailedRegions(), "duration_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
-	// One line per region: CloudWatch Logs cuts events above 256 KB, and a
-	// large attack's whole report would not fit in one.
-	for _, rr := range rep.Regions {
-		if len(rr.Kinds) > 0 || rr.Error != "" {
-			h.log.Info("region report", "region", rr.Region, "report", rr)
-		}
-	}
+	h.logReport(rep)
 
 	pubErr := h.publish(ctx, res, notify.ForReport(nc, rep))
 	return res, errors.Join(sweepErr, pubErr)
+}
+
+// outcomesPerLogLine keeps each log line far below CloudWatch Logs' 256 KB
+// event limit, prior states included.
+const outcomesPerLogLine = 400
+
+// logReport logs the full report, one line per region and kind, with the
+// outcomes in chunks: a large attack's whole report would not fit in one
+// CloudWatch event.
+func (h *Handler) logReport(rep *engine.Report) {
+	for _, rr := range rep.Regions {
+		if rr.Error != "" {
+			h.log.Error("region report", "region", rr.Region, "error", rr.Error, "not_reached", rr.NotReached)
+		}
+		for _, kr := range rr.Kinds {
+			if kr.Found == 0 && kr.Error == "" {
+				continue
+			}
+			head := kr
+			head.Outcomes = nil
+			h.log.Info("region report", "region", rr.Region, "kind", kr.Kind, "report", head)
+			for start := 0; start < len(kr.Outcomes); start += outcomesPerLogLine {
+				end := min(start+outcomesPerLogLine, len(kr.Outcomes))
+				h.log.Info("region outcomes", "region", rr.Region, "kind", kr.Kind,
+					"first", start, "outcomes", kr.Outcomes[start:end])
+			}
+		}
+	}
 }
 
 // reportNoAction tells the owner about a trigger that does not act, except
@@ -154,7 +193,7 @@ func (h *Handler) sweepContext(ctx context.Context) (context.Context, context.Ca
 	if !ok {
 		return context.WithCancel(ctx)
 	}
-	reserve := h.settings.DeadlineReserve
+	reserve := h.cfg.DeadlineReserve
 	if left := time.Until(deadline); reserve > left/4 {
 		// A short deadline still sweeps for most of it.
 		reserve = left / 4

@@ -31,22 +31,25 @@ const (
 type Context struct {
 	Account  string   // AWS account ID, if known
 	Triggers []string // one human line per trigger record
+	// Policy is the owner's choices in a few words, e.g. "EC2 action: stop".
+	Policy string
 }
 
-// ForReport writes the message for a sweep.
+// ForReport writes the message for a sweep. It knows no kind: each kind's
+// name, noun and verbs come from the report.
 func ForReport(c Context, r *engine.Report) Message {
 	t := r.Totals
-	contained := t.Stopped + t.Terminated
+	noun := commonNoun(r)
 	var subject string
 	switch {
 	case r.DryRun:
-		subject = fmt.Sprintf("killswitch DRY RUN: would contain %d instance(s) in %d region(s)", t.WouldStop+t.WouldTerminate, regionsWithWork(r))
+		subject = fmt.Sprintf("killswitch DRY RUN: would contain %d %s(s) in %d region(s)", t.Changed, noun, regionsWithWork(r))
 	case r.Err() != nil:
-		subject = fmt.Sprintf("killswitch: ACTION NEEDED - contained %d, %d failed, %d region(s) not swept", contained, t.Failed, len(r.FailedRegions()))
-	case contained == 0:
+		subject = fmt.Sprintf("killswitch: ACTION NEEDED - contained %d, %d failed, %d region(s) not swept", t.Changed, t.Failed+t.Unplaced, len(r.FailedRegions()))
+	case t.Changed == 0:
 		subject = "killswitch tripped: nothing new was running"
 	default:
-		subject = fmt.Sprintf("killswitch: contained %d instance(s) in %d region(s)", contained, regionsWithWork(r))
+		subject = fmt.Sprintf("killswitch: contained %d %s(s) in %d region(s)", t.Changed, noun, regionsWithWork(r))
 	}
 
 	var b strings.Builder
@@ -71,22 +74,18 @@ func ForReport(c Context, r *engine.Report) Message {
 	}
 	w("")
 
-	w("WHAT WAS DONE (action: %s, in %d enabled region(s))", r.Action, t.Regions)
-	if r.DryRun {
-		w("  Would stop:      %d instance(s)", t.WouldStop)
-		w("  Would terminate: %d instance(s)", t.WouldTerminate)
-	} else {
-		w("  Stopped:    %d instance(s) - their disks (EBS) are kept", t.Stopped)
-		w("  Terminated: %d instance(s)", t.Terminated)
+	head := fmt.Sprintf("in %d enabled region(s)", t.Regions)
+	if c.Policy != "" {
+		head = c.Policy + ", " + head
 	}
-	if t.Found == t.Refused && t.Failed == 0 && len(r.FailedRegions()) == 0 {
-		w("  No running instances were found apart from any left alone on purpose: nothing new to contain.")
+	w("WHAT WAS DONE (%s)", head)
+	writeKinds(w, r)
+	if t.Changed == 0 && t.Failed == 0 && t.Unplaced == 0 && len(r.FailedRegions()) == 0 {
+		w("  Nothing was found running apart from anything left alone on purpose: nothing new to contain.")
 	}
-	if t.ProtectionForced > 0 {
-		w("  Stop or termination protection was ON for %d instance(s) and was turned off to contain them.", t.ProtectionForced)
-	}
+	writeAlso(w, r)
 	if t.Gone > 0 {
-		w("  Already gone or going down: %d instance(s).", t.Gone)
+		w("  Already gone or going down: %d.", t.Gone)
 	}
 	writeRefused(w, r)
 	w("")
@@ -97,16 +96,129 @@ func ForReport(c Context, r *engine.Report) Message {
 	w("WHAT TO DO NEXT")
 	w("  1. Sign in as the root user, change its password, and turn on MFA for root and every IAM user.")
 	w("  2. In IAM, delete users, access keys and roles you do not recognise; an attacker leaves them behind.")
-	w("  3. Check every region listed above for Auto Scaling groups, Spot requests, ECS, SageMaker and Lightsail:")
-	w("     this version of killswitch contains EC2 instances only.")
+	w("  3. killswitch contains: %s.", strings.Join(kindNames(r), ", "))
+	w("     Check the regions above for anything else that costs money (Lightsail, RDS, NAT gateways...).")
 	w("  4. Contact AWS Support (Billing) about the charges: report unauthorised use and ask for a review.")
 	if !r.DryRun {
-		w("  5. Stopped instances keep their disks. Start the ones you need again from the EC2 console.")
+		w("  5. Every change above was recorded with its state before, in the JSON report in the logs.")
 	}
 	w("")
 	w("The full machine-readable report is in the killswitch Lambda's logs.")
 
 	return Message{Subject: cleanSubject(subject), Body: capBody(b.String())}
+}
+
+// kindTotal is one kind's outcomes over every region.
+type kindTotal struct {
+	name, noun string
+	counts     map[string]int
+	notes      map[string]string // label -> the verb's note
+}
+
+func kindTotals(r *engine.Report) []*kindTotal {
+	var order []*kindTotal
+	byName := map[string]*kindTotal{}
+	for _, rr := range r.Regions {
+		for _, kr := range rr.Kinds {
+			kt := byName[kr.Kind]
+			if kt == nil {
+				kt = &kindTotal{name: kr.Kind, noun: kr.Noun, counts: map[string]int{}, notes: map[string]string{}}
+				byName[kr.Kind] = kt
+				order = append(order, kt)
+			}
+			for _, o := range kr.Outcomes {
+				kt.counts[o.Label()]++
+				if o.Changed() && o.Verb.Note != "" {
+					kt.notes[o.Label()] = o.Verb.Note
+				}
+			}
+		}
+	}
+	return order
+}
+
+func kindNames(r *engine.Report) []string {
+	var names []string
+	for _, kt := range kindTotals(r) {
+		names = append(names, kt.name)
+	}
+	if len(names) == 0 {
+		return []string{"nothing (no region was swept)"}
+	}
+	return names
+}
+
+// countsLine writes counts as "290 stopped, 8 terminated", largest first.
+func countsLine(counts map[string]int) string {
+	labels := make([]string, 0, len(counts))
+	for l := range counts {
+		labels = append(labels, l)
+	}
+	sort.Slice(labels, func(i, j int) bool {
+		if counts[labels[i]] != counts[labels[j]] {
+			return counts[labels[i]] > counts[labels[j]]
+		}
+		return labels[i] < labels[j]
+	})
+	parts := make([]string, len(labels))
+	for i, l := range labels {
+		parts[i] = fmt.Sprintf("%d %s", counts[l], l)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeKinds(w func(string, ...any), r *engine.Report) {
+	for _, kt := range kindTotals(r) {
+		if len(kt.counts) == 0 {
+			continue
+		}
+		w("  %s: %s", kt.name, countsLine(kt.counts))
+		labels := make([]string, 0, len(kt.notes))
+		for l := range kt.notes {
+			labels = append(labels, l)
+		}
+		sort.Strings(labels)
+		for _, l := range labels {
+			w("    %s: %s", l, kt.notes[l])
+		}
+	}
+}
+
+// writeAlso counts the secondary changes, such as protection turned off.
+func writeAlso(w func(string, ...any), r *engine.Report) {
+	counts := map[string]int{}
+	for _, rr := range r.Regions {
+		for _, kr := range rr.Kinds {
+			for _, o := range kr.Outcomes {
+				for _, c := range o.Also {
+					counts[c.Verb.Past]++
+				}
+			}
+		}
+	}
+	if len(counts) > 0 {
+		w("  Also, to get through: %s.", countsLine(counts))
+	}
+}
+
+// commonNoun is the one noun every changed resource shares, else "resource".
+func commonNoun(r *engine.Report) string {
+	noun := ""
+	for _, rr := range r.Regions {
+		for _, kr := range rr.Kinds {
+			if kr.Changed() == 0 {
+				continue
+			}
+			if noun != "" && noun != kr.Noun {
+				return "resource"
+			}
+			noun = kr.Noun
+		}
+	}
+	if noun == "" {
+		return "resource"
+	}
+	return noun
 }
 
 // ForNoAction writes the message for a trigger that did not trip, such as a
@@ -129,7 +241,7 @@ func regionsWithWork(r *engine.Report) int {
 	n := 0
 	for _, rr := range r.Regions {
 		for _, kr := range rr.Kinds {
-			if len(kr.Stopped)+len(kr.Terminated)+len(kr.WouldStop)+len(kr.WouldTerminate) > 0 {
+			if kr.Changed() > 0 {
 				n++
 				break
 			}
@@ -156,20 +268,25 @@ func writeRefused(w func(string, ...any), r *engine.Report) {
 
 func writeRegionTable(w func(string, ...any), r *engine.Report) {
 	type row struct {
-		region                                   string
-		found, stopped, terminated, failed, left int
-		problem                                  string
+		region                       string
+		found, changed, failed, left int
+		counts                       map[string]int
+		problem                      string
 	}
 	var rows []row
 	quiet := 0
 	for _, rr := range r.Regions {
-		x := row{region: rr.Region, problem: rr.Error}
+		x := row{region: rr.Region, problem: rr.Error, counts: map[string]int{}}
 		for _, kr := range rr.Kinds {
 			x.found += kr.Found
-			x.stopped += len(kr.Stopped) + len(kr.WouldStop)
-			x.terminated += len(kr.Terminated) + len(kr.WouldTerminate)
-			x.failed += len(kr.Failed)
+			x.changed += kr.Changed()
+			x.failed += len(kr.Failed())
 			x.left += len(kr.Refused)
+			for _, o := range kr.Outcomes {
+				if o.Changed() {
+					x.counts[o.Label()]++
+				}
+			}
 			if kr.Error != "" && x.problem == "" {
 				x.problem = "could not list " + kr.Kind
 			}
@@ -183,21 +300,21 @@ func writeRegionTable(w func(string, ...any), r *engine.Report) {
 	// Most affected first, so a phone screen shows what matters.
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].found > rows[j].found })
 	w("BY REGION")
-	stopWord, termWord := "stopped", "terminated"
+	changedWord := "contained"
 	if r.DryRun {
-		stopWord, termWord = "w/stop", "w/term"
+		changedWord = "would"
 	}
-	w("  %-16s %6s %8s %10s %6s %5s", "region", "found", stopWord, termWord, "failed", "left")
+	w("  %-16s %6s %9s %6s %5s  %s", "region", "found", changedWord, "failed", "left", "what")
 	for i, x := range rows {
 		if i == maxRegionRows {
-			w("  ... and %d more region(s) with instances (see the logs)", len(rows)-maxRegionRows)
+			w("  ... and %d more region(s) with resources (see the logs)", len(rows)-maxRegionRows)
 			break
 		}
-		line := fmt.Sprintf("  %-16s %6d %8d %10d %6d %5d", x.region, x.found, x.stopped, x.terminated, x.failed, x.left)
+		what := countsLine(x.counts)
 		if x.problem != "" {
-			line += "  NOT SWEPT"
+			what = strings.TrimSpace("NOT SWEPT " + what)
 		}
-		w("%s", line)
+		w("%s", strings.TrimRight(fmt.Sprintf("  %-16s %6d %9d %6d %5d  %s", x.region, x.found, x.changed, x.failed, x.left, what), " "))
 	}
 	if quiet > 0 {
 		w("  %d other region(s): nothing running.", quiet)
@@ -222,8 +339,12 @@ func writeFailures(w func(string, ...any), r *engine.Report) {
 	}
 	for _, rr := range r.Regions {
 		for _, kr := range rr.Kinds {
-			for _, f := range kr.Failed {
-				lines = append(lines, fmt.Sprintf("%s (%s) %s failed: %s", f.ID, rr.Region, f.Action, f.Message))
+			for _, f := range kr.Failed() {
+				if !f.Placed() {
+					lines = append(lines, fmt.Sprintf("%s %s (%s): %s, a killswitch bug: %s", kr.Noun, f.ID, rr.Region, f.Label(), f.Message))
+					continue
+				}
+				lines = append(lines, fmt.Sprintf("%s %s (%s): %s failed: %s", kr.Noun, f.ID, rr.Region, f.Verb.Plan, f.Message))
 			}
 		}
 	}
@@ -232,7 +353,7 @@ func writeFailures(w func(string, ...any), r *engine.Report) {
 	}
 	w("WHAT FAILED - these may still be running and costing money")
 	writeCapped(w, lines)
-	w("  killswitch returns an error so that Lambda retries it; you can also fix these by hand in the EC2 console.")
+	w("  killswitch returns an error so that Lambda retries it; you can also fix these by hand in the AWS console.")
 	w("")
 }
 

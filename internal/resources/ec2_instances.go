@@ -30,29 +30,72 @@ const (
 	attrInstanceType = "instance-type"
 )
 
+// Verbs of EC2 instances, and of the protection they turn off on the way.
+var (
+	VerbStopInstance      = engine.Verb{Past: "stopped", Plan: "stop", Note: "their disks (EBS) are kept; start them again when safe"}
+	VerbTerminateInstance = engine.Verb{Past: "terminated", Plan: "terminate"}
+	verbStopProtectionOff = engine.Verb{Past: "stop protection (disableApiStop) turned off", Plan: "turn off stop protection"}
+	verbTermProtectionOff = engine.Verb{Past: "termination protection (disableApiTermination) turned off", Plan: "turn off termination protection"}
+)
+
+// InstancePrior is an instance as found, before it was stopped or
+// terminated: a restore starts the ones that were running.
+type InstancePrior struct {
+	State        string `json:"state"`
+	InstanceType string `json:"instanceType,omitempty"`
+	Lifecycle    string `json:"lifecycle,omitempty"`
+}
+
+func (p InstancePrior) Describe() string { return p.State }
+
+// ProtectionPrior is a protection attribute as it was before it was turned
+// off to let the action through.
+type ProtectionPrior struct {
+	Attribute string `json:"attribute"`
+	Enabled   bool   `json:"enabled"`
+}
+
+func (p ProtectionPrior) Describe() string {
+	return fmt.Sprintf("%s=%t", p.Attribute, p.Enabled)
+}
+
+// EC2InstanceOptions are the owner's deploy-time choices for instances.
+type EC2InstanceOptions struct {
+	// Terminate terminates every instance instead of stopping it.
+	Terminate bool
+	// TerminateUnstoppable terminates, in stop mode, what cannot be stopped
+	// (one-time Spot, instance-store root); otherwise it is left running.
+	TerminateUnstoppable bool
+	// OverrideProtection turns off stop and termination protection that
+	// blocks the action, then retries it.
+	OverrideProtection bool
+}
+
 // EC2Instances contains EC2 instances: stop by default, which keeps EBS data
 // so a false alarm loses nothing; terminate where the owner chose it or
 // where an instance cannot be stopped.
 type EC2Instances struct {
 	client func(region string) EC2InstancesAPI
+	opts   EC2InstanceOptions
 }
 
 var _ engine.Kind = (*EC2Instances)(nil)
 
-func NewEC2Instances(client func(region string) EC2InstancesAPI) *EC2Instances {
-	return &EC2Instances{client: client}
+func NewEC2Instances(client func(region string) EC2InstancesAPI, opts EC2InstanceOptions) *EC2Instances {
+	return &EC2Instances{client: client, opts: opts}
 }
 
 func (*EC2Instances) Name() string { return "EC2 instances" }
+func (*EC2Instances) Noun() string { return "instance" }
 
 // Find lists instances worth acting on, over every page and every
 // reservation: an attack is many RunInstances calls, hence many reservations.
 // Stop mode skips stopped and stopping instances, so a second run makes no
 // needless calls; terminate mode takes stopped ones too, since the attacker
 // could start them again.
-func (k *EC2Instances) Find(ctx context.Context, region string, p engine.Policy) ([]engine.Resource, error) {
+func (k *EC2Instances) Find(ctx context.Context, region string) ([]engine.Resource, error) {
 	states := []string{"pending", "running"}
-	if p.Action == engine.ActionTerminate {
+	if k.opts.Terminate {
 		states = append(states, "stopping", "stopped")
 	}
 	in := &ec2.DescribeInstancesInput{
@@ -90,33 +133,29 @@ func instanceResource(inst types.Instance) engine.Resource {
 			attrRootDevice:   string(inst.RootDeviceType),
 			attrInstanceType: string(inst.InstanceType),
 		},
+		Prior: InstancePrior{State: state, InstanceType: string(inst.InstanceType), Lifecycle: string(inst.InstanceLifecycle)},
 	}
 }
 
 // Decide chooses from the describe data alone, never from error text.
-func (*EC2Instances) Decide(r engine.Resource, p engine.Policy) engine.Decision {
-	d := engine.Decision{Resource: r}
+func (k *EC2Instances) Decide(r engine.Resource) engine.Decision {
 	switch {
-	case p.Exempt[r.ID]:
-		d.Action, d.Reason = engine.ActionNone, "exempt by ID at deploy time (KILLSWITCH_EXEMPT_INSTANCE_IDS)"
 	case r.State == "shutting-down" || r.State == "terminated":
-		d.Action, d.Reason = engine.ActionNone, "already "+r.State
-	case p.Action == engine.ActionTerminate:
-		d.Action, d.Reason = engine.ActionTerminate, "action is terminate"
+		return engine.Leave(r, "already "+r.State)
+	case k.opts.Terminate:
+		return engine.Act(r, VerbTerminateInstance, "action is terminate")
 	case r.State == "stopped" || r.State == "stopping":
-		d.Action, d.Reason = engine.ActionNone, "already "+r.State
-	default:
-		why := unstoppableReason(r)
-		switch {
-		case why == "":
-			d.Action, d.Reason = engine.ActionStop, "action is stop"
-		case p.TerminateUnstoppable:
-			d.Action, d.Reason = engine.ActionTerminate, why+", so it is terminated (KILLSWITCH_TERMINATE_UNSTOPPABLE=true)"
-		default:
-			d.Action, d.Reason = engine.ActionNone, why+"; left RUNNING because KILLSWITCH_TERMINATE_UNSTOPPABLE=false"
-		}
+		return engine.Leave(r, "already "+r.State)
 	}
-	return d
+	why := unstoppableReason(r)
+	switch {
+	case why == "":
+		return engine.Act(r, VerbStopInstance, "action is stop")
+	case k.opts.TerminateUnstoppable:
+		return engine.Act(r, VerbTerminateInstance, why+", so it is terminated (KILLSWITCH_TERMINATE_UNSTOPPABLE=true)")
+	default:
+		return engine.Leave(r, why+"; left RUNNING because KILLSWITCH_TERMINATE_UNSTOPPABLE=false")
+	}
 }
 
 // unstoppableReason says why EC2 would refuse to stop r, or "" if it would not.
@@ -133,14 +172,19 @@ func unstoppableReason(r engine.Resource) string {
 }
 
 // Contain stops and terminates in batches of at most 1,000 IDs.
-func (k *EC2Instances) Contain(ctx context.Context, region string, todo []engine.Decision, p engine.Policy) []engine.Outcome {
-	c := newInstanceContainer(k.client(region), p)
-	byAction := map[engine.Action][]string{}
+func (k *EC2Instances) Contain(ctx context.Context, region string, todo []engine.Decision) []engine.Outcome {
+	c := newInstanceContainer(k.client(region), k.opts)
+	byAction := map[instanceAction][]string{}
 	for _, d := range todo {
-		byAction[d.Action] = append(byAction[d.Action], d.Resource.ID)
+		a := actionTerminate
+		if d.Verb == VerbStopInstance {
+			a = actionStop
+		}
+		byAction[a] = append(byAction[a], d.Resource.ID)
 		c.states[d.Resource.ID] = d.Resource.State
+		c.priors[d.Resource.ID] = d.Resource.Prior
 	}
-	for _, action := range []engine.Action{engine.ActionStop, engine.ActionTerminate} {
+	for _, action := range []instanceAction{actionStop, actionTerminate} {
 		ids := byAction[action]
 		for start := 0; start < len(ids); start += maxIDsPerCall {
 			end := min(start+maxIDsPerCall, len(ids))

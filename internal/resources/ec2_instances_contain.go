@@ -29,22 +29,42 @@ var perInstanceCodes = map[string]bool{
 // failed batches, well inside EC2's burst of 50 mutating calls.
 const maxSplitCalls = 8
 
+// instanceAction is one of the two EC2 calls that contain an instance.
+type instanceAction int
+
+const (
+	actionStop instanceAction = iota
+	actionTerminate
+)
+
+func (a instanceAction) verb() engine.Verb {
+	if a == actionStop {
+		return VerbStopInstance
+	}
+	return VerbTerminateInstance
+}
+
 // instanceContainer acts on one region's instances and collects outcomes.
 type instanceContainer struct {
 	api      EC2InstancesAPI
-	policy   engine.Policy
-	states   map[string]string // state at describe time, by ID; read-only
+	opts     EC2InstanceOptions
+	states   map[string]string            // state at describe time, by ID; read-only
+	priors   map[string]engine.PriorState // prior state by ID; read-only
 	inFlight chan struct{}
 
 	mu       sync.Mutex
 	outcomes []engine.Outcome
 }
 
-func newInstanceContainer(api EC2InstancesAPI, p engine.Policy) *instanceContainer {
-	return &instanceContainer{api: api, policy: p, states: map[string]string{}, inFlight: make(chan struct{}, maxSplitCalls)}
+func newInstanceContainer(api EC2InstancesAPI, o EC2InstanceOptions) *instanceContainer {
+	return &instanceContainer{api: api, opts: o, states: map[string]string{}, priors: map[string]engine.PriorState{},
+		inFlight: make(chan struct{}, maxSplitCalls)}
 }
 
 func (c *instanceContainer) record(o engine.Outcome) {
+	if o.Prior == nil {
+		o.Prior = c.priors[o.ID]
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.outcomes = append(c.outcomes, o)
@@ -53,17 +73,17 @@ func (c *instanceContainer) record(o engine.Outcome) {
 // annotate edits the outcomes already recorded for one instance's action.
 // Only the goroutine acting on that instance records for it, so the edit
 // cannot race a later outcome of the same instance.
-func (c *instanceContainer) annotate(id string, action engine.Action, edit func(*engine.Outcome)) {
+func (c *instanceContainer) annotate(id string, action instanceAction, edit func(*engine.Outcome)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range c.outcomes {
-		if c.outcomes[i].ID == id && c.outcomes[i].Action == action {
+		if c.outcomes[i].ID == id && c.outcomes[i].Verb == action.verb() {
 			edit(&c.outcomes[i])
 		}
 	}
 }
 
-func (c *instanceContainer) call(ctx context.Context, action engine.Action, ids []string) error {
+func (c *instanceContainer) call(ctx context.Context, action instanceAction, ids []string) error {
 	select {
 	case c.inFlight <- struct{}{}:
 		defer func() { <-c.inFlight }()
@@ -72,23 +92,23 @@ func (c *instanceContainer) call(ctx context.Context, action engine.Action, ids 
 	}
 	var err error
 	switch action {
-	case engine.ActionStop:
+	case actionStop:
 		_, err = c.api.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: ids})
-	case engine.ActionTerminate:
+	case actionTerminate:
 		_, err = c.api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 	default:
-		err = fmt.Errorf("no EC2 call for action %q", action)
+		err = fmt.Errorf("no EC2 call for action %d", action)
 	}
 	return err
 }
 
 // batch acts on up to 1,000 IDs, splitting the batch in halves when one
 // instance fails it, so that the rest are still contained.
-func (c *instanceContainer) batch(ctx context.Context, action engine.Action, ids []string) {
+func (c *instanceContainer) batch(ctx context.Context, action instanceAction, ids []string) {
 	err := c.call(ctx, action, ids)
 	if err == nil {
 		for _, id := range ids {
-			c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusDone})
+			c.record(engine.Outcome{ID: id, Verb: action.verb(), Status: engine.StatusDone})
 		}
 		return
 	}
@@ -117,16 +137,16 @@ func (c *instanceContainer) batch(ctx context.Context, action engine.Action, ids
 }
 
 // single resolves the failure of one instance's action.
-func (c *instanceContainer) single(ctx context.Context, action engine.Action, id string, err error) {
+func (c *instanceContainer) single(ctx context.Context, action instanceAction, id string, err error) {
 	switch errorCode(err) {
 	case "OperationNotPermitted":
 		c.overrideProtection(ctx, action, id, err)
 	case "UnsupportedOperation":
 		// EC2 knows better than the describe data: the instance cannot be
 		// stopped after all.
-		if action == engine.ActionStop && c.policy.TerminateUnstoppable {
-			c.batch(ctx, engine.ActionTerminate, []string{id})
-			c.annotate(id, engine.ActionTerminate, func(o *engine.Outcome) {
+		if action == actionStop && c.opts.TerminateUnstoppable {
+			c.batch(ctx, actionTerminate, []string{id})
+			c.annotate(id, actionTerminate, func(o *engine.Outcome) {
 				note := "EC2 refused to stop it (UnsupportedOperation), so termination was attempted"
 				if o.Status == engine.StatusDone {
 					note = "EC2 refused to stop it (UnsupportedOperation), so it was terminated"
@@ -137,7 +157,7 @@ func (c *instanceContainer) single(ctx context.Context, action engine.Action, id
 		}
 		c.fail(id, action, err, "it cannot be stopped; terminate it by hand or set KILLSWITCH_TERMINATE_UNSTOPPABLE=true")
 	case "InvalidInstanceID.NotFound":
-		c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusGone, Note: "no longer exists"})
+		c.record(engine.Outcome{ID: id, Verb: action.verb(), Status: engine.StatusGone, Note: "no longer exists"})
 	case "IncorrectInstanceState":
 		if c.states[id] == "pending" {
 			c.fail(id, action, err, "it was still starting; the next run will catch it")
@@ -145,7 +165,7 @@ func (c *instanceContainer) single(ctx context.Context, action engine.Action, id
 		}
 		// It changed state since it was described: someone or something is
 		// already stopping or terminating it.
-		c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusGone, Note: "already stopping or terminating"})
+		c.record(engine.Outcome{ID: id, Verb: action.verb(), Status: engine.StatusGone, Note: "already stopping or terminating"})
 	default:
 		c.fail(id, action, err, "")
 	}
@@ -153,15 +173,16 @@ func (c *instanceContainer) single(ctx context.Context, action engine.Action, id
 
 // overrideProtection turns off the protection attributes that can block the
 // action, the matching one first, and retries after each.
-func (c *instanceContainer) overrideProtection(ctx context.Context, action engine.Action, id string, err error) {
-	if !c.policy.OverrideProtection {
+func (c *instanceContainer) overrideProtection(ctx context.Context, action instanceAction, id string, err error) {
+	if !c.opts.OverrideProtection {
 		c.fail(id, action, err, "protection is on and KILLSWITCH_OVERRIDE_PROTECTION=false")
 		return
 	}
 	attrs := []string{"disableApiStop", "disableApiTermination"}
-	if action == engine.ActionTerminate {
+	if action == actionTerminate {
 		attrs = []string{"disableApiTermination", "disableApiStop"}
 	}
+	var also []engine.Change
 	for _, attr := range attrs {
 		in := &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id)}
 		off := &types.AttributeBooleanValue{Value: aws.Bool(false)}
@@ -171,21 +192,28 @@ func (c *instanceContainer) overrideProtection(ctx context.Context, action engin
 			in.DisableApiTermination = off
 		}
 		if _, mErr := c.api.ModifyInstanceAttribute(ctx, in); mErr != nil {
-			c.fail(id, action, mErr, "could not turn off "+attr)
+			c.failAlso(id, action, mErr, "could not turn off "+attr, also)
 			return
 		}
+		verb := verbStopProtectionOff
+		if attr == "disableApiTermination" {
+			verb = verbTermProtectionOff
+		}
+		// Recorded as on before: the call that failed said so, and the
+		// restore should know what the attacker (or owner) had set.
+		also = append(also, engine.Change{Verb: verb, Prior: ProtectionPrior{Attribute: attr, Enabled: true}})
 		err = c.call(ctx, action, []string{id})
 		if err == nil {
-			c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusDone,
-				ProtectionOverridden: true, Note: attr + " was on; it was turned off"})
+			c.record(engine.Outcome{ID: id, Verb: action.verb(), Status: engine.StatusDone, Also: also})
 			return
 		}
 		if errorCode(err) != "OperationNotPermitted" {
 			c.single(ctx, action, id, err)
+			c.annotate(id, action, func(o *engine.Outcome) { o.Also = append(also, o.Also...) })
 			return
 		}
 	}
-	c.fail(id, action, err, "still not permitted after turning protection off")
+	c.failAlso(id, action, err, "still not permitted after turning protection off", also)
 }
 
 func joinNotes(a, b string) string {
@@ -195,11 +223,17 @@ func joinNotes(a, b string) string {
 	return a + "; " + b
 }
 
-func (c *instanceContainer) fail(id string, action engine.Action, err error, hint string) {
+func (c *instanceContainer) fail(id string, action instanceAction, err error, hint string) {
+	c.failAlso(id, action, err, hint, nil)
+}
+
+// failAlso records a failure together with the changes already made on the
+// way, so that the report and the restore still see them.
+func (c *instanceContainer) failAlso(id string, action instanceAction, err error, hint string, also []engine.Change) {
 	msg := err.Error()
 	if hint != "" {
 		msg = hint + ": " + msg
 	}
-	c.record(engine.Outcome{ID: id, Action: action, Status: engine.StatusFailed,
-		Code: errorCode(err), Message: msg})
+	c.record(engine.Outcome{ID: id, Verb: action.verb(), Status: engine.StatusFailed,
+		Code: errorCode(err), Message: msg, Also: also})
 }

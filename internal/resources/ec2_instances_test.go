@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/killswitch/killswitch/internal/engine"
+	"github.com/killswitch/killswitch/internal/resources"
 )
 
 func running(id string) types.Instance {
@@ -62,11 +63,11 @@ func TestFindReadsEveryPageAndReservation(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
-		action     engine.Action
+		action     engine.Verb
 		wantStates []string
 	}{
-		{"stop mode asks for pending and running only", engine.ActionStop, []string{"pending", "running"}},
-		{"terminate mode adds stopping and stopped", engine.ActionTerminate, []string{"pending", "running", "stopped", "stopping"}},
+		{"stop mode asks for pending and running only", resources.VerbStopInstance, []string{"pending", "running"}},
+		{"terminate mode adds stopping and stopped", resources.VerbTerminateInstance, []string{"pending", "running", "stopped", "stopping"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,7 +83,7 @@ func TestFindReadsEveryPageAndReservation(t *testing.T) {
 				t.Fatalf("fixture: %d pages, %d reservations", len(f.pages), reservations)
 			}
 
-			found, err := kindFor(f).Find(context.Background(), "us-east-1", engine.Policy{Action: tc.action})
+			found, err := kindWith(f, pol{Action: tc.action}).Find(context.Background(), "us-east-1")
 			if err != nil {
 				t.Fatalf("Find: %v", err)
 			}
@@ -120,7 +121,7 @@ func TestFindWrapsDescribeError(t *testing.T) {
 	f.pages = attackPages(instanceIDs(2, 30), 10)
 	f.describeErrAt, f.describeErr = 1, apiErr("UnauthorizedOperation")
 
-	found, err := kindFor(f).Find(context.Background(), "eu-west-3", engine.Policy{Action: engine.ActionStop})
+	found, err := kindWith(f, pol{Action: resources.VerbStopInstance}).Find(context.Background(), "eu-west-3")
 	if err == nil {
 		t.Fatal("Find: no error")
 	}
@@ -150,44 +151,42 @@ func TestDecide(t *testing.T) {
 	pending := running(id)
 	pending.State = &types.InstanceState{Name: types.InstanceStateNamePending}
 
-	stop := engine.Policy{Action: engine.ActionStop, TerminateUnstoppable: true}
-	stopKeep := engine.Policy{Action: engine.ActionStop, TerminateUnstoppable: false}
-	term := engine.Policy{Action: engine.ActionTerminate}
-	exempt := engine.Policy{Action: engine.ActionTerminate, Exempt: map[string]bool{id: true}}
+	stop := pol{Action: resources.VerbStopInstance, TerminateUnstoppable: true}
+	stopKeep := pol{Action: resources.VerbStopInstance, TerminateUnstoppable: false}
+	term := pol{Action: resources.VerbTerminateInstance}
 
 	tests := []struct {
 		name       string
 		inst       types.Instance
-		policy     engine.Policy
-		want       engine.Action
+		policy     pol
+		want       engine.Verb
 		wantReason string // substring
 	}{
-		{"exempt by ID", running(id), exempt, engine.ActionNone, "exempt"},
-		{"exempt tag does not exempt", tagged, stop, engine.ActionStop, ""},
-		{"exempt tag does not exempt in terminate mode", tagged, term, engine.ActionTerminate, ""},
-		{"stop mode stops", running(id), stop, engine.ActionStop, ""},
-		{"stop mode stops pending", pending, stop, engine.ActionStop, ""},
-		{"terminate mode terminates", running(id), term, engine.ActionTerminate, ""},
-		{"terminate mode terminates stopped", stopped, term, engine.ActionTerminate, ""},
-		{"spot terminated when unstoppable may be terminated", spot, stop, engine.ActionTerminate, "Spot"},
-		{"spot left running otherwise", spot, stopKeep, engine.ActionNone, "left RUNNING"},
-		{"instance-store root terminated when unstoppable may be terminated", store, stop, engine.ActionTerminate, "instance-store"},
-		{"instance-store root left running otherwise", store, stopKeep, engine.ActionNone, "left RUNNING"},
-		{"spot in terminate mode terminated", spot, term, engine.ActionTerminate, ""},
+		{"exempt tag does not exempt", tagged, stop, resources.VerbStopInstance, ""},
+		{"exempt tag does not exempt in terminate mode", tagged, term, resources.VerbTerminateInstance, ""},
+		{"stop mode stops", running(id), stop, resources.VerbStopInstance, ""},
+		{"stop mode stops pending", pending, stop, resources.VerbStopInstance, ""},
+		{"terminate mode terminates", running(id), term, resources.VerbTerminateInstance, ""},
+		{"terminate mode terminates stopped", stopped, term, resources.VerbTerminateInstance, ""},
+		{"spot terminated when unstoppable may be terminated", spot, stop, resources.VerbTerminateInstance, "Spot"},
+		{"spot left running otherwise", spot, stopKeep, engine.Verb{}, "left RUNNING"},
+		{"instance-store root terminated when unstoppable may be terminated", store, stop, resources.VerbTerminateInstance, "instance-store"},
+		{"instance-store root left running otherwise", store, stopKeep, engine.Verb{}, "left RUNNING"},
+		{"spot in terminate mode terminated", spot, term, resources.VerbTerminateInstance, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeEC2()
 			f.pages = [][]types.Reservation{{{Instances: []types.Instance{tc.inst}}}}
-			k := kindFor(f)
-			found, err := k.Find(context.Background(), "us-east-1", tc.policy)
+			k := kindWith(f, tc.policy)
+			found, err := k.Find(context.Background(), "us-east-1")
 			if err != nil || len(found) != 1 {
 				t.Fatalf("Find = %v, %v", found, err)
 			}
-			d := k.Decide(found[0], tc.policy)
-			if d.Action != tc.want {
-				t.Errorf("action = %q (%s), want %q", d.Action, d.Reason, tc.want)
+			d := k.Decide(found[0])
+			if decisionVerb(d) != tc.want {
+				t.Errorf("verb = %+v (%s), want %+v", decisionVerb(d), d.Reason, tc.want)
 			}
 			if d.Resource.ID != id {
 				t.Errorf("decision resource = %q", d.Resource.ID)
@@ -199,10 +198,10 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func decisions(action engine.Action, state string, ids []string) []engine.Decision {
+func decisions(action engine.Verb, state string, ids []string) []engine.Decision {
 	out := make([]engine.Decision, len(ids))
 	for i, id := range ids {
-		out[i] = engine.Decision{Resource: engine.Resource{ID: id, State: state}, Action: action}
+		out[i] = engine.Decision{Resource: engine.Resource{ID: id, State: state}, Verb: action}
 	}
 	return out
 }
@@ -232,9 +231,9 @@ func TestContainBatchesOf1000(t *testing.T) {
 	stops := instanceIDs(3, 2345)
 	terms := instanceIDs(4, 1001)
 	f := newFakeEC2()
-	todo := append(decisions(engine.ActionStop, "running", stops), decisions(engine.ActionTerminate, "running", terms)...)
+	todo := append(decisions(resources.VerbStopInstance, "running", stops), decisions(resources.VerbTerminateInstance, "running", terms)...)
 
-	outs := kindFor(f).Contain(context.Background(), "us-east-1", todo, engine.Policy{Action: engine.ActionStop})
+	outs := kindWith(f, pol{Action: resources.VerbStopInstance}).Contain(context.Background(), "us-east-1", todo)
 
 	if got := callSizes(f.stopCalls); !slices.Equal(got, []int{1000, 1000, 345}) {
 		t.Errorf("stop call sizes = %v, want [1000 1000 345]", got)
@@ -247,12 +246,12 @@ func TestContainBatchesOf1000(t *testing.T) {
 		t.Fatalf("%d outcomes, want %d", len(m), len(stops)+len(terms))
 	}
 	for _, id := range stops {
-		if o := m[id]; o.Status != engine.StatusDone || o.Action != engine.ActionStop || f.stopped[id] != 1 {
+		if o := m[id]; o.Status != engine.StatusDone || o.Verb != resources.VerbStopInstance || f.stopped[id] != 1 {
 			t.Fatalf("%s: %+v, stopped %d times", id, o, f.stopped[id])
 		}
 	}
 	for _, id := range terms {
-		if o := m[id]; o.Status != engine.StatusDone || o.Action != engine.ActionTerminate || f.terminated[id] != 1 {
+		if o := m[id]; o.Status != engine.StatusDone || o.Verb != resources.VerbTerminateInstance || f.terminated[id] != 1 {
 			t.Fatalf("%s: %+v, terminated %d times", id, o, f.terminated[id])
 		}
 	}
@@ -284,9 +283,9 @@ func TestContainSplitsAroundBadInstances(t *testing.T) {
 				bad[ids[i]] = true
 				f.disableAPIStop[ids[i]] = true
 			}
-			p := engine.Policy{Action: engine.ActionStop, OverrideProtection: tc.override}
+			p := pol{Action: resources.VerbStopInstance, OverrideProtection: tc.override}
 
-			m := byID(t, kindFor(f).Contain(context.Background(), "us-east-1", decisions(engine.ActionStop, "running", ids), p))
+			m := byID(t, kindWith(f, p).Contain(context.Background(), "us-east-1", decisions(resources.VerbStopInstance, "running", ids)))
 
 			if len(m) != len(ids) {
 				t.Fatalf("%d outcomes, want %d", len(m), len(ids))
@@ -299,7 +298,7 @@ func TestContainSplitsAroundBadInstances(t *testing.T) {
 						t.Errorf("protected %s: %+v", id, o)
 					}
 				case bad[id]:
-					if o.Status != engine.StatusDone || !o.ProtectionOverridden || f.stopped[id] != 1 {
+					if o.Status != engine.StatusDone || len(o.Also) == 0 || f.stopped[id] != 1 {
 						t.Errorf("overridden %s: %+v", id, o)
 					}
 				default:
@@ -324,7 +323,7 @@ func TestContainOverridesProtection(t *testing.T) {
 	type attrCall struct{ stop, term bool } // which attribute a ModifyInstanceAttribute call turned off
 	tests := []struct {
 		name       string
-		action     engine.Action
+		action     engine.Verb
 		stopProt   bool
 		termProt   bool
 		bothNeeded bool
@@ -338,27 +337,27 @@ func TestContainOverridesProtection(t *testing.T) {
 		wantCalls      int // stop or terminate calls
 	}{
 		{
-			name: "stop protection turned off, then stopped", action: engine.ActionStop, stopProt: true, override: true,
+			name: "stop protection turned off, then stopped", action: resources.VerbStopInstance, stopProt: true, override: true,
 			wantStatus: engine.StatusDone, wantOverridden: true, wantModify: []attrCall{{stop: true}}, wantCalls: 2,
 		},
 		{
-			name: "termination protection turned off first in terminate mode", action: engine.ActionTerminate, termProt: true, override: true,
+			name: "termination protection turned off first in terminate mode", action: resources.VerbTerminateInstance, termProt: true, override: true,
 			wantStatus: engine.StatusDone, wantOverridden: true, wantModify: []attrCall{{term: true}}, wantCalls: 2,
 		},
 		{
-			name: "both attributes on: the second is turned off too", action: engine.ActionStop, stopProt: true, termProt: true, bothNeeded: true, override: true,
+			name: "both attributes on: the second is turned off too", action: resources.VerbStopInstance, stopProt: true, termProt: true, bothNeeded: true, override: true,
 			wantStatus: engine.StatusDone, wantOverridden: true, wantModify: []attrCall{{stop: true}, {term: true}}, wantCalls: 3,
 		},
 		{
-			name: "override off: failed, attributes untouched", action: engine.ActionStop, stopProt: true, override: false,
+			name: "override off: failed, attributes untouched", action: resources.VerbStopInstance, stopProt: true, override: false,
 			wantStatus: engine.StatusFailed, wantCode: "OperationNotPermitted", wantCalls: 1,
 		},
 		{
-			name: "override off in terminate mode", action: engine.ActionTerminate, termProt: true, override: false,
+			name: "override off in terminate mode", action: resources.VerbTerminateInstance, termProt: true, override: false,
 			wantStatus: engine.StatusFailed, wantCode: "OperationNotPermitted", wantCalls: 1,
 		},
 		{
-			name: "ModifyInstanceAttribute denied", action: engine.ActionStop, stopProt: true, override: true, modifyErr: apiErr("UnauthorizedOperation"),
+			name: "ModifyInstanceAttribute denied", action: resources.VerbStopInstance, stopProt: true, override: true, modifyErr: apiErr("UnauthorizedOperation"),
 			wantStatus: engine.StatusFailed, wantCode: "UnauthorizedOperation", wantModify: []attrCall{{stop: true}}, wantCalls: 1,
 		},
 	}
@@ -370,15 +369,15 @@ func TestContainOverridesProtection(t *testing.T) {
 			f.disableAPITermination[id] = tc.termProt
 			f.stopNeedsBothOff = tc.bothNeeded
 			f.modifyErr = tc.modifyErr
-			p := engine.Policy{Action: tc.action, OverrideProtection: tc.override}
+			p := pol{Action: tc.action, OverrideProtection: tc.override}
 
-			outs := kindFor(f).Contain(context.Background(), "us-east-1", decisions(tc.action, "running", []string{id}), p)
+			outs := kindWith(f, p).Contain(context.Background(), "us-east-1", decisions(tc.action, "running", []string{id}))
 
 			if len(outs) != 1 {
 				t.Fatalf("outcomes = %+v, want one", outs)
 			}
 			o := outs[0]
-			if o.Status != tc.wantStatus || o.Code != tc.wantCode || o.ProtectionOverridden != tc.wantOverridden || o.Action != tc.action {
+			if o.Status != tc.wantStatus || o.Code != tc.wantCode || (len(o.Also) > 0) != tc.wantOverridden || o.Verb != tc.action {
 				t.Errorf("outcome = %+v, want status %q code %q overridden %v", o, tc.wantStatus, tc.wantCode, tc.wantOverridden)
 			}
 			if tc.wantStatus == engine.StatusFailed && o.Message == "" {
@@ -423,7 +422,7 @@ func TestContainSingleInstanceErrors(t *testing.T) {
 		stopCode      string
 		termCode      string
 		unstoppable   bool // TerminateUnstoppable
-		wantAction    engine.Action
+		wantAction    engine.Verb
 		wantStatus    engine.Status
 		wantCode      string
 		wantNote      string // substring
@@ -431,31 +430,31 @@ func TestContainSingleInstanceErrors(t *testing.T) {
 	}{
 		{
 			name: "UnsupportedOperation on stop: terminated", state: "running", stopCode: "UnsupportedOperation", unstoppable: true,
-			wantAction: engine.ActionTerminate, wantStatus: engine.StatusDone, wantNote: "UnsupportedOperation", wantTerminate: true,
+			wantAction: resources.VerbTerminateInstance, wantStatus: engine.StatusDone, wantNote: "UnsupportedOperation", wantTerminate: true,
 		},
 		{
 			name: "UnsupportedOperation on stop, TerminateUnstoppable off: failed", state: "running", stopCode: "UnsupportedOperation",
-			wantAction: engine.ActionStop, wantStatus: engine.StatusFailed, wantCode: "UnsupportedOperation",
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusFailed, wantCode: "UnsupportedOperation",
 		},
 		{
 			name: "UnsupportedOperation then terminate fails too", state: "running", stopCode: "UnsupportedOperation", termCode: "UnauthorizedOperation", unstoppable: true,
-			wantAction: engine.ActionTerminate, wantStatus: engine.StatusFailed, wantCode: "UnauthorizedOperation", wantNote: "UnsupportedOperation",
+			wantAction: resources.VerbTerminateInstance, wantStatus: engine.StatusFailed, wantCode: "UnauthorizedOperation", wantNote: "UnsupportedOperation",
 		},
 		{
 			name: "IncorrectInstanceState while pending: failed, retry later", state: "pending", stopCode: "IncorrectInstanceState",
-			wantAction: engine.ActionStop, wantStatus: engine.StatusFailed, wantCode: "IncorrectInstanceState",
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusFailed, wantCode: "IncorrectInstanceState",
 		},
 		{
 			name: "IncorrectInstanceState after running: already going down", state: "running", stopCode: "IncorrectInstanceState",
-			wantAction: engine.ActionStop, wantStatus: engine.StatusGone,
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusGone,
 		},
 		{
 			name: "InvalidInstanceID.NotFound: gone", state: "running", stopCode: "InvalidInstanceID.NotFound",
-			wantAction: engine.ActionStop, wantStatus: engine.StatusGone,
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusGone,
 		},
 		{
 			name: "InvalidInstanceID.Malformed: failed", state: "running", stopCode: "InvalidInstanceID.Malformed",
-			wantAction: engine.ActionStop, wantStatus: engine.StatusFailed, wantCode: "InvalidInstanceID.Malformed",
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusFailed, wantCode: "InvalidInstanceID.Malformed",
 		},
 	}
 	for _, tc := range tests {
@@ -464,15 +463,15 @@ func TestContainSingleInstanceErrors(t *testing.T) {
 			f := newFakeEC2()
 			f.stopCode[id] = tc.stopCode
 			f.termCode[id] = tc.termCode
-			p := engine.Policy{Action: engine.ActionStop, TerminateUnstoppable: tc.unstoppable, OverrideProtection: true}
+			p := pol{Action: resources.VerbStopInstance, TerminateUnstoppable: tc.unstoppable, OverrideProtection: true}
 
-			outs := kindFor(f).Contain(context.Background(), "us-east-1", decisions(engine.ActionStop, tc.state, []string{id}), p)
+			outs := kindWith(f, p).Contain(context.Background(), "us-east-1", decisions(resources.VerbStopInstance, tc.state, []string{id}))
 
 			if len(outs) != 1 {
 				t.Fatalf("outcomes = %+v, want one", outs)
 			}
 			o := outs[0]
-			if o.ID != id || o.Action != tc.wantAction || o.Status != tc.wantStatus || o.Code != tc.wantCode {
+			if o.ID != id || o.Verb != tc.wantAction || o.Status != tc.wantStatus || o.Code != tc.wantCode {
 				t.Errorf("outcome = %+v, want action %q status %q code %q", o, tc.wantAction, tc.wantStatus, tc.wantCode)
 			}
 			if !strings.Contains(o.Note, tc.wantNote) {
@@ -496,9 +495,9 @@ func TestContainBatchWithMixedPerInstanceErrors(t *testing.T) {
 	f.stopCode[ids[3]] = "InvalidInstanceID.NotFound"
 	f.stopCode[ids[17]] = "UnsupportedOperation"
 	f.stopCode[ids[30]] = "IncorrectInstanceState"
-	p := engine.Policy{Action: engine.ActionStop, TerminateUnstoppable: true, OverrideProtection: true}
+	p := pol{Action: resources.VerbStopInstance, TerminateUnstoppable: true, OverrideProtection: true}
 
-	m := byID(t, kindFor(f).Contain(context.Background(), "us-east-1", decisions(engine.ActionStop, "running", ids), p))
+	m := byID(t, kindWith(f, p).Contain(context.Background(), "us-east-1", decisions(resources.VerbStopInstance, "running", ids)))
 
 	if len(m) != len(ids) {
 		t.Fatalf("%d outcomes, want %d", len(m), len(ids))
@@ -506,7 +505,7 @@ func TestContainBatchWithMixedPerInstanceErrors(t *testing.T) {
 	if o := m[ids[3]]; o.Status != engine.StatusGone {
 		t.Errorf("not found: %+v", o)
 	}
-	if o := m[ids[17]]; o.Status != engine.StatusDone || o.Action != engine.ActionTerminate || f.terminated[ids[17]] != 1 {
+	if o := m[ids[17]]; o.Status != engine.StatusDone || o.Verb != resources.VerbTerminateInstance || f.terminated[ids[17]] != 1 {
 		t.Errorf("unstoppable: %+v", o)
 	}
 	if o := m[ids[30]]; o.Status != engine.StatusGone {
@@ -539,7 +538,7 @@ func TestContainDoesNotSplitAccountWideErrors(t *testing.T) {
 			f := newFakeEC2()
 			f.callErr = tc.err
 
-			outs := kindFor(f).Contain(context.Background(), "us-east-1", decisions(engine.ActionStop, "running", ids), engine.Policy{Action: engine.ActionStop, OverrideProtection: true})
+			outs := kindWith(f, pol{Action: resources.VerbStopInstance, OverrideProtection: true}).Contain(context.Background(), "us-east-1", decisions(resources.VerbStopInstance, "running", ids))
 
 			if len(f.stopCalls) != 1 {
 				t.Errorf("%d StopInstances calls, want 1 (no split): %v", len(f.stopCalls), callSizes(f.stopCalls))
@@ -571,7 +570,7 @@ func TestContainStopsSplittingWhenContextEnds(t *testing.T) {
 	defer cancel()
 	f.onStop = cancel // the deadline passes during the first call
 
-	outs := kindFor(f).Contain(ctx, "us-east-1", decisions(engine.ActionStop, "running", ids), engine.Policy{Action: engine.ActionStop, OverrideProtection: true})
+	outs := kindWith(f, pol{Action: resources.VerbStopInstance, OverrideProtection: true}).Contain(ctx, "us-east-1", decisions(resources.VerbStopInstance, "running", ids))
 
 	if len(f.stopCalls) != 1 {
 		t.Errorf("%d StopInstances calls after the context ended, want 1", len(f.stopCalls))
@@ -611,7 +610,7 @@ func TestContainSplitsConcurrentlyWithinBound(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	m := byID(t, kindFor(f).Contain(context.Background(), "us-east-1", decisions(engine.ActionStop, "running", ids), engine.Policy{Action: engine.ActionStop}))
+	m := byID(t, kindWith(f, pol{Action: resources.VerbStopInstance}).Contain(context.Background(), "us-east-1", decisions(resources.VerbStopInstance, "running", ids)))
 
 	if got := peak.Load(); got > maxInFlight || got < 2 {
 		t.Errorf("peak StopInstances calls in flight = %d, want 2..%d", got, maxInFlight)
@@ -643,14 +642,14 @@ func TestContainUnsupportedThenIncorrectStateKeepsDescribeState(t *testing.T) {
 	f := newFakeEC2()
 	f.stopCode[id] = "UnsupportedOperation"
 	f.termCode[id] = "IncorrectInstanceState"
-	p := engine.Policy{Action: engine.ActionStop, TerminateUnstoppable: true}
+	p := pol{Action: resources.VerbStopInstance, TerminateUnstoppable: true}
 
-	outs := kindFor(f).Contain(context.Background(), "us-east-1", decisions(engine.ActionStop, "pending", []string{id}), p)
+	outs := kindWith(f, p).Contain(context.Background(), "us-east-1", decisions(resources.VerbStopInstance, "pending", []string{id}))
 
 	if len(outs) != 1 {
 		t.Fatalf("outcomes = %+v", outs)
 	}
-	if o := outs[0]; o.Status != engine.StatusFailed || o.Code != "IncorrectInstanceState" || o.Action != engine.ActionTerminate {
+	if o := outs[0]; o.Status != engine.StatusFailed || o.Code != "IncorrectInstanceState" || o.Verb != resources.VerbTerminateInstance {
 		t.Errorf("outcome = %+v, want the terminate failed with IncorrectInstanceState (retry later)", o)
 	}
 }

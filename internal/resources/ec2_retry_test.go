@@ -74,11 +74,10 @@ func TestStopRetriesThrottlingWithRealClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := realClient(ctx, t, ts.URL, awsconfig.Options{MaxBackoff: 50 * time.Millisecond})
-	kind := resources.NewEC2Instances(func(string) resources.EC2InstancesAPI { return client })
 	const id = "i-0123456789abcdef0"
-	todo := []engine.Decision{{Resource: engine.Resource{ID: id, State: "running"}, Action: engine.ActionStop}}
+	todo := []engine.Decision{{Resource: engine.Resource{ID: id, State: "running"}, Verb: resources.VerbStopInstance}}
 
-	outs := kind.Contain(ctx, "us-east-1", todo, engine.Policy{Action: engine.ActionStop})
+	outs := kindWithClient(client, pol{Action: resources.VerbStopInstance}).Contain(ctx, "us-east-1", todo)
 
 	if len(outs) != 1 || outs[0].Status != engine.StatusDone || outs[0].ID != id {
 		t.Fatalf("outcomes = %+v, want %s stopped", outs, id)
@@ -106,10 +105,9 @@ func TestStopThrottledPastEveryAttemptWithRealClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := realClient(ctx, t, ts.URL, awsconfig.Options{MaxAttempts: 3, MaxBackoff: 20 * time.Millisecond})
-	kind := resources.NewEC2Instances(func(string) resources.EC2InstancesAPI { return client })
 	ids := instanceIDs(9, 8)
 
-	outs := kind.Contain(ctx, "us-east-1", decisions(engine.ActionStop, "running", ids), engine.Policy{Action: engine.ActionStop, OverrideProtection: true})
+	outs := kindWithClient(client, pol{Action: resources.VerbStopInstance, OverrideProtection: true}).Contain(ctx, "us-east-1", decisions(resources.VerbStopInstance, "running", ids))
 
 	if len(outs) != len(ids) {
 		t.Fatalf("%d outcomes, want %d", len(outs), len(ids))

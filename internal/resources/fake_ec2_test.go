@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/resources"
 )
 
@@ -160,9 +161,32 @@ func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInsta
 	return &ec2.ModifyInstanceAttributeOutput{}, nil
 }
 
-// kindFor wraps the fake in the real kind, for every region.
-func kindFor(f *fakeEC2) *resources.EC2Instances {
-	return resources.NewEC2Instances(func(string) resources.EC2InstancesAPI { return f })
+// pol is the owner's choices for instances, as the tests write them.
+type pol struct {
+	Action               engine.Verb
+	TerminateUnstoppable bool
+	OverrideProtection   bool
+}
+
+// kindWith wraps the fake in the real kind, for every region.
+func kindWith(f *fakeEC2, p pol) *resources.EC2Instances {
+	return kindWithClient(f, p)
+}
+
+func kindWithClient(api resources.EC2InstancesAPI, p pol) *resources.EC2Instances {
+	return resources.NewEC2Instances(func(string) resources.EC2InstancesAPI { return api }, resources.EC2InstanceOptions{
+		Terminate:            p.Action == resources.VerbTerminateInstance,
+		TerminateUnstoppable: p.TerminateUnstoppable,
+		OverrideProtection:   p.OverrideProtection,
+	})
+}
+
+// decisionVerb is the decision's verb, or the zero Verb for a Leave.
+func decisionVerb(d engine.Decision) engine.Verb {
+	if d.Leave {
+		return engine.Verb{}
+	}
+	return d.Verb
 }
 
 // instanceIDs makes n distinct 17-hex-digit instance IDs with a prefix

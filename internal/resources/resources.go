@@ -14,27 +14,45 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/killswitch/killswitch/internal/engine"
+	"github.com/killswitch/killswitch/internal/settings"
 )
 
-// Kinds lists every kind, built on one aws.Config. Order matters: what
-// relaunches instances (Auto Scaling groups, Spot requests and fleets) must
-// be contained before the instances themselves.
-func Kinds(cfg aws.Config) []engine.Kind {
+// Kinds is the table of every kind, built on one aws.Config and the
+// owner's settings, in the order they are contained: what relaunches
+// instances (Auto Scaling groups, Spot requests and fleets) must come before
+// the instances themselves. Adding a kind is one file and one row here.
+func Kinds(cfg aws.Config, s settings.Settings) []engine.Kind {
 	ec2Clients := newRegionalClients(func(region string) *ec2.Client {
 		return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
 	})
 	return []engine.Kind{
-		NewEC2Instances(func(region string) EC2InstancesAPI { return ec2Clients.get(region) }),
+		NewEC2Instances(func(region string) EC2InstancesAPI { return ec2Clients.get(region) }, EC2InstanceOptions{
+			Terminate:            s.Action == settings.ActionTerminate,
+			TerminateUnstoppable: s.TerminateUnstoppable,
+			OverrideProtection:   s.OverrideProtection,
+		}),
 	}
 }
 
-// NewEngine wires the region lister and every kind of this package into an
-// engine for the account that cfg reaches.
-func NewEngine(cfg aws.Config, opts engine.Options) *engine.Engine {
+// Policy is what the settings say for every kind: dry run and exemptions.
+func Policy(s settings.Settings) engine.Policy {
+	p := engine.Policy{DryRun: s.DryRun, Exempt: map[string]string{}}
+	for _, id := range s.ExemptInstanceIDs {
+		p.Exempt[id] = settings.EnvExemptInstanceIDs
+	}
+	for _, name := range s.ExemptNames {
+		p.Exempt[name] = settings.EnvExemptNames
+	}
+	return p
+}
+
+// NewEngine wires the region lister and the kinds into an engine for the
+// account that cfg reaches.
+func NewEngine(cfg aws.Config, kinds []engine.Kind, opts engine.Options) *engine.Engine {
 	if opts.FallbackRegions == nil {
 		opts.FallbackRegions = KnownRegions
 	}
-	return engine.New(NewRegionLister(ec2.NewFromConfig(cfg)), Kinds(cfg), opts)
+	return engine.New(NewRegionLister(ec2.NewFromConfig(cfg)), kinds, opts)
 }
 
 // regionalClients builds one client per region on first use and reuses it,

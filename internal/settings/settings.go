@@ -1,6 +1,8 @@
-// Package settings reads the Lambda's KILLSWITCH_* environment. The CDK app
-// validates the same values at synth time; this is the last line of defence
-// against a hand-edited function, and it names the variable that is wrong.
+// Package settings is the one definition of every setting the killswitch
+// function reads: its cdk.json key, its KILLSWITCH_* variable, its default
+// and its rules. The CDK app validates cdk.json and writes the function's
+// environment with it; the function reads that environment back with it. It
+// imports neither the engine nor the AWS SDK, so infra can use it cheaply.
 package settings
 
 import (
@@ -9,17 +11,32 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/killswitch/killswitch/internal/engine"
 )
 
-// Settings is the Lambda's whole configuration.
+// Actions for EC2 instances.
+const (
+	ActionStop      = "stop"
+	ActionTerminate = "terminate"
+)
+
+// Settings is the function's whole configuration.
 type Settings struct {
-	Policy engine.Policy
+	// Action is what happens to EC2 instances: stop (keeps EBS) or terminate.
+	Action string
+	// TerminateUnstoppable terminates, in stop mode, what EC2 refuses to
+	// stop; otherwise it is left running and reported.
+	TerminateUnstoppable bool
+	// OverrideProtection turns off stop and termination protection that
+	// blocks the action, then retries it.
+	OverrideProtection bool
+	// ExemptInstanceIDs are never touched.
+	ExemptInstanceIDs []string
+	// DryRun makes no mutating call; the report says what would be done.
+	DryRun bool
 	// NotifyTopicARN receives the human-readable report; empty means the
-	// report is only logged.
+	// report is only logged. The stack wires it; it is not a knob.
 	NotifyTopicARN string
-	// TripOnForecast lets a FORECASTED budget alert act, not only report.
+	// TripOnForecast lets a FORECASTED budget alert at the trip threshold act.
 	TripOnForecast bool
 	// RegionConcurrency bounds how many regions are swept at once.
 	RegionConcurrency int
@@ -28,9 +45,201 @@ type Settings struct {
 	// DeadlineReserve is kept back from the Lambda deadline to publish a
 	// partial report.
 	DeadlineReserve time.Duration
+	// ExemptNames are names or IDs of any other kind never touched: an
+	// owner's Auto Scaling group, Lambda function, ECS service...
+	ExemptNames []string
+	// StopDatabases also stops RDS instances and Aurora clusters.
+	StopDatabases bool
+	// ResweepMinutes is how often the stack's schedule invokes the function,
+	// which re-sweeps while the latch is tripped.
+	ResweepMinutes int
+	// LatchParameter is the SSM parameter holding the latch; the stack
+	// wires it. Empty: no latch (one sweep per trip).
+	LatchParameter string
 }
 
-// Variable names, with their defaults in Load.
+// Type is how a setting is written in cdk.json.
+type Type int
+
+const (
+	Bool Type = iota
+	Int
+	String
+	StringList
+	Duration
+)
+
+func (t Type) String() string {
+	return [...]string{"true or false", "a whole number", "a string", "a list of strings", "a duration such as \"90s\""}[t]
+}
+
+// Problem is one rule a value breaks. Item is the list index it concerns,
+// or -1 for the whole value.
+type Problem struct {
+	Item int
+	Msg  string
+}
+
+// Setting is one entry of the table: everything about one knob.
+type Setting struct {
+	// Key is the cdk.json key in the killswitch block; "" for a variable the
+	// stack wires itself (not a knob).
+	Key string
+	// Env is the function's environment variable.
+	Env  string
+	Type Type
+	// Doc is one line for the README and errors.
+	Doc string
+	get func(*Settings) string
+	set func(*Settings, string) []Problem
+}
+
+// Default returns the defaults, suited to a hobby account.
+func Default() Settings {
+	return Settings{
+		Action:               ActionStop,
+		TerminateUnstoppable: true,
+		OverrideProtection:   true,
+		ExemptInstanceIDs:    []string{},
+		RegionConcurrency:    32,
+		RegionTimeout:        4 * time.Minute,
+		DeadlineReserve:      10 * time.Second,
+		ExemptNames:          []string{},
+		ResweepMinutes:       10,
+	}
+}
+
+var (
+	instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	topicARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$`)
+	namePattern       = regexp.MustCompile(`^[A-Za-z0-9_./:@-]{1,255}$`)
+	parameterPattern  = regexp.MustCompile(`^/?[A-Za-z0-9_./-]{1,1011}$`)
+)
+
+// All is every setting, in the order the README lists them.
+var All = []Setting{
+	{
+		Key: "action", Env: "KILLSWITCH_ACTION", Type: String,
+		Doc: "`stop` (keeps EBS data) or `terminate` EC2 instances.",
+		get: func(s *Settings) string { return s.Action },
+		set: func(s *Settings, v string) []Problem {
+			v = strings.ToLower(v)
+			if v != ActionStop && v != ActionTerminate {
+				return whole(fmt.Sprintf("must be %q or %q, got %q", ActionStop, ActionTerminate, v))
+			}
+			s.Action = v
+			return nil
+		},
+	},
+	boolSetting("terminateUnstoppable", "KILLSWITCH_TERMINATE_UNSTOPPABLE",
+		"In stop mode, terminate instances EC2 refuses to stop (one-time Spot, instance-store root).",
+		func(s *Settings) *bool { return &s.TerminateUnstoppable }),
+	boolSetting("overrideProtection", "KILLSWITCH_OVERRIDE_PROTECTION",
+		"Turn off stop and termination protection that blocks the action, then retry.",
+		func(s *Settings) *bool { return &s.OverrideProtection }),
+	{
+		Key: "exemptInstanceIds", Env: "KILLSWITCH_EXEMPT_INSTANCE_IDS", Type: StringList,
+		Doc: "Instance IDs never touched (`i-` and 8 or 17 hex digits).",
+		get: func(s *Settings) string { return strings.Join(s.ExemptInstanceIDs, ",") },
+		set: func(s *Settings, v string) []Problem {
+			var probs []Problem
+			ids := []string{}
+			for i, id := range splitList(v) {
+				if !instanceIDPattern.MatchString(id) {
+					probs = append(probs, Problem{Item: i, Msg: fmt.Sprintf("must be an EC2 instance ID like i-0123456789abcdef0, got %q", id)})
+					continue
+				}
+				ids = append(ids, id)
+			}
+			s.ExemptInstanceIDs = ids
+			return probs
+		},
+	},
+	boolSetting("dryRun", "KILLSWITCH_DRY_RUN", "Report only; change nothing.",
+		func(s *Settings) *bool { return &s.DryRun }),
+	boolSetting("tripOnForecast", "KILLSWITCH_TRIP_ON_FORECAST",
+		"Also trip when AWS Budgets FORECASTS spend over the trip threshold (the stack then sends that alert to the trip topic).",
+		func(s *Settings) *bool { return &s.TripOnForecast }),
+	{
+		Key: "regionConcurrency", Env: "KILLSWITCH_REGION_CONCURRENCY", Type: Int,
+		Doc: "How many regions are swept at once (1 to 64).",
+		get: func(s *Settings) string { return strconv.Itoa(s.RegionConcurrency) },
+		set: func(s *Settings, v string) []Problem {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 64 {
+				return whole(fmt.Sprintf("must be a whole number from 1 to 64, got %q", v))
+			}
+			s.RegionConcurrency = n
+			return nil
+		},
+	},
+	durationSetting("regionTimeout", "KILLSWITCH_REGION_TIMEOUT",
+		"Longest one region's sweep may take, so a hanging endpoint cannot hold the report back.",
+		func(s *Settings) *time.Duration { return &s.RegionTimeout }),
+	durationSetting("deadlineReserve", "KILLSWITCH_DEADLINE_RESERVE",
+		"Time kept back from the Lambda timeout to publish a partial report (at most a quarter of the time left).",
+		func(s *Settings) *time.Duration { return &s.DeadlineReserve }),
+	{
+		Key: "exemptNames", Env: "KILLSWITCH_EXEMPT_NAMES", Type: StringList,
+		Doc: "Names or IDs of other resources never touched: Auto Scaling groups, Lambda functions, ECS services (`cluster/service`), EKS node groups (`cluster/nodegroup`), Spot and fleet request IDs, SageMaker notebooks, Batch compute environments, RDS instances and clusters.",
+		get: func(s *Settings) string { return strings.Join(s.ExemptNames, ",") },
+		set: func(s *Settings, v string) []Problem {
+			var probs []Problem
+			names := []string{}
+			for i, n := range splitList(v) {
+				if !namePattern.MatchString(n) {
+					probs = append(probs, Problem{Item: i, Msg: fmt.Sprintf("must be a resource name or ID (letters, digits and -_./:@, at most 255), got %q", n)})
+					continue
+				}
+				names = append(names, n)
+			}
+			s.ExemptNames = names
+			return probs
+		},
+	},
+	boolSetting("stopDatabases", "KILLSWITCH_STOP_DATABASES",
+		"Also stop RDS DB instances and Aurora clusters (AWS starts a stopped database again after 7 days).",
+		func(s *Settings) *bool { return &s.StopDatabases }),
+	{
+		Key: "resweepMinutes", Env: "KILLSWITCH_RESWEEP_MINUTES", Type: Int,
+		Doc: "Minutes between scheduled runs, which re-sweep while the switch is tripped (1 to 60).",
+		get: func(s *Settings) string { return strconv.Itoa(s.ResweepMinutes) },
+		set: func(s *Settings, v string) []Problem {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 60 {
+				return whole(fmt.Sprintf("must be a whole number from 1 to 60, got %q", v))
+			}
+			s.ResweepMinutes = n
+			return nil
+		},
+	},
+	{
+		Env: "KILLSWITCH_LATCH_PARAMETER", Type: String,
+		Doc: "The SSM parameter holding the latch; the stack sets it.",
+		get: func(s *Settings) string { return s.LatchParameter },
+		set: func(s *Settings, v string) []Problem {
+			if !parameterPattern.MatchString(v) {
+				return whole(fmt.Sprintf("%q is not an SSM parameter name", v))
+			}
+			s.LatchParameter = v
+			return nil
+		},
+	},
+	{
+		Env: "KILLSWITCH_NOTIFY_TOPIC_ARN", Type: String,
+		Doc: "The notify topic's ARN; the stack sets it.",
+		get: func(s *Settings) string { return s.NotifyTopicARN },
+		set: func(s *Settings, v string) []Problem {
+			if !topicARNPattern.MatchString(v) {
+				return whole(fmt.Sprintf("%q is not an SNS topic ARN", v))
+			}
+			s.NotifyTopicARN = v
+			return nil
+		},
+	},
+}
+
+// Variable names, for code that sets one variable (tests, the demo).
 const (
 	EnvAction               = "KILLSWITCH_ACTION"
 	EnvTerminateUnstoppable = "KILLSWITCH_TERMINATE_UNSTOPPABLE"
@@ -42,100 +251,102 @@ const (
 	EnvRegionConcurrency    = "KILLSWITCH_REGION_CONCURRENCY"
 	EnvRegionTimeout        = "KILLSWITCH_REGION_TIMEOUT"
 	EnvDeadlineReserve      = "KILLSWITCH_DEADLINE_RESERVE"
+	EnvExemptNames          = "KILLSWITCH_EXEMPT_NAMES"
+	EnvStopDatabases        = "KILLSWITCH_STOP_DATABASES"
+	EnvResweepMinutes       = "KILLSWITCH_RESWEEP_MINUTES"
+	EnvLatchParameter       = "KILLSWITCH_LATCH_PARAMETER"
 )
 
-var (
-	instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	topicARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$`)
-)
+func whole(msg string) []Problem { return []Problem{{Item: -1, Msg: msg}} }
+
+func boolSetting(key, env, doc string, field func(*Settings) *bool) Setting {
+	return Setting{Key: key, Env: env, Type: Bool, Doc: doc,
+		get: func(s *Settings) string { return strconv.FormatBool(*field(s)) },
+		set: func(s *Settings, v string) []Problem {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return whole(fmt.Sprintf("must be true or false, got %q", v))
+			}
+			*field(s) = b
+			return nil
+		},
+	}
+}
+
+func durationSetting(key, env, doc string, field func(*Settings) *time.Duration) Setting {
+	return Setting{Key: key, Env: env, Type: Duration, Doc: doc,
+		get: func(s *Settings) string { return field(s).String() },
+		set: func(s *Settings, v string) []Problem {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return whole(fmt.Sprintf("must be a positive duration such as \"90s\", got %q", v))
+			}
+			*field(s) = d
+			return nil
+		},
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// ByKey finds a knob by its cdk.json key.
+func ByKey(key string) (Setting, bool) {
+	for _, st := range All {
+		if st.Key != "" && st.Key == key {
+			return st, true
+		}
+	}
+	return Setting{}, false
+}
+
+// Default is the setting's default, as its variable would hold it.
+func (st Setting) Default() string {
+	d := Default()
+	return st.get(&d)
+}
+
+// Set parses v (in the variable's form: "true", "90s", "a,b") into s.
+func (st Setting) Set(s *Settings, v string) []Problem {
+	return st.set(s, strings.TrimSpace(v))
+}
+
+// Get formats the setting's value in s in the variable's form.
+func (st Setting) Get(s *Settings) string { return st.get(s) }
 
 // Load reads the settings through getenv (os.Getenv in production), and
-// reports every bad variable at once.
+// reports every bad variable at once, each by name.
 func Load(getenv func(string) string) (Settings, error) {
-	s := Settings{
-		Policy: engine.Policy{
-			Action:               engine.ActionStop,
-			TerminateUnstoppable: true,
-			OverrideProtection:   true,
-			Exempt:               map[string]bool{},
-		},
-		RegionConcurrency: 32,
-		RegionTimeout:     4 * time.Minute,
-		DeadlineReserve:   10 * time.Second,
-	}
+	s := Default()
 	var problems []string
-	bad := func(name, format string, args ...any) {
-		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
-	}
-
-	if v := strings.TrimSpace(getenv(EnvAction)); v != "" {
-		a, err := engine.ParseAction(strings.ToLower(v))
-		if err != nil {
-			bad(EnvAction, "%v", err)
-		}
-		s.Policy.Action = a
-	}
-	boolVar := func(name string, dst *bool) {
-		v := strings.TrimSpace(getenv(name))
+	for _, st := range All {
+		v := strings.TrimSpace(getenv(st.Env))
 		if v == "" {
-			return
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			bad(name, "want true or false, got %q", v)
-			return
-		}
-		*dst = b
-	}
-	boolVar(EnvTerminateUnstoppable, &s.Policy.TerminateUnstoppable)
-	boolVar(EnvOverrideProtection, &s.Policy.OverrideProtection)
-	boolVar(EnvDryRun, &s.Policy.DryRun)
-	boolVar(EnvTripOnForecast, &s.TripOnForecast)
-
-	for _, id := range strings.Split(getenv(EnvExemptInstanceIDs), ",") {
-		id = strings.TrimSpace(id)
-		if id == "" {
 			continue
 		}
-		if !instanceIDPattern.MatchString(id) {
-			bad(EnvExemptInstanceIDs, "%q is not an EC2 instance ID (i- followed by 8 or 17 hex digits)", id)
-			continue
-		}
-		s.Policy.Exempt[id] = true
-	}
-
-	if v := strings.TrimSpace(getenv(EnvNotifyTopicARN)); v != "" {
-		if !topicARNPattern.MatchString(v) {
-			bad(EnvNotifyTopicARN, "%q is not an SNS topic ARN", v)
-		}
-		s.NotifyTopicARN = v
-	}
-
-	if v := strings.TrimSpace(getenv(EnvRegionConcurrency)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 64 {
-			bad(EnvRegionConcurrency, "want a whole number from 1 to 64, got %q", v)
-		} else {
-			s.RegionConcurrency = n
+		for _, p := range st.Set(&s, v) {
+			problems = append(problems, st.Env+": "+p.Msg)
 		}
 	}
-	durationVar := func(name string, dst *time.Duration) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			bad(name, "want a positive duration such as 90s, got %q", v)
-			return
-		}
-		*dst = d
-	}
-	durationVar(EnvRegionTimeout, &s.RegionTimeout)
-	durationVar(EnvDeadlineReserve, &s.DeadlineReserve)
-
 	if len(problems) > 0 {
 		return s, fmt.Errorf("invalid killswitch settings: %s", strings.Join(problems, "; "))
 	}
 	return s, nil
+}
+
+// Environment is the function's environment for s: every variable of the
+// table, so the deployed function never falls back to a default silently.
+func (s Settings) Environment() map[string]string {
+	env := make(map[string]string, len(All))
+	for _, st := range All {
+		env[st.Env] = st.get(&s)
+	}
+	return env
 }

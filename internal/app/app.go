@@ -1,0 +1,107 @@
+// Package app is the one wiring seam: it builds the kill switch (kinds,
+// engine, publisher, handler) from the settings and one aws.Config. The
+// Lambda's main, the integration tests, the bench, the demo and the CLI all
+// build it here, so none of them wires it differently.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/killswitch/killswitch/internal/awsconfig"
+	"github.com/killswitch/killswitch/internal/engine"
+	"github.com/killswitch/killswitch/internal/handler"
+	"github.com/killswitch/killswitch/internal/notify"
+	"github.com/killswitch/killswitch/internal/resources"
+	"github.com/killswitch/killswitch/internal/settings"
+)
+
+// App is the kill switch for the one account that its aws.Config reaches.
+type App struct {
+	Settings settings.Settings
+	Policy   engine.Policy
+	Kinds    []engine.Kind
+	Engine   *engine.Engine
+	// Publisher is nil when no notify topic is set: reports are only logged.
+	Publisher handler.Publisher
+	Handler   *handler.Handler
+}
+
+type options struct {
+	extraKinds []engine.Kind
+	publisher  handler.Publisher
+	fallback   []string
+}
+
+// Option adjusts what New builds, for tests.
+type Option func(*options)
+
+// WithExtraKinds adds kinds after the table's own.
+func WithExtraKinds(k ...engine.Kind) Option {
+	return func(o *options) { o.extraKinds = append(o.extraKinds, k...) }
+}
+
+// WithPublisher replaces the SNS publisher.
+func WithPublisher(p handler.Publisher) Option { return func(o *options) { o.publisher = p } }
+
+// WithFallbackRegions replaces the built-in regions swept when region
+// discovery fails.
+func WithFallbackRegions(r []string) Option { return func(o *options) { o.fallback = r } }
+
+// New builds the kill switch. It holds no global state, so one process can
+// build one App per account (an AWS Organization's members, say).
+func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) *App {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kinds := append(resources.Kinds(cfg, s), o.extraKinds...)
+	eng := resources.NewEngine(cfg, kinds, engine.Options{
+		Concurrency:     s.RegionConcurrency,
+		RegionTimeout:   s.RegionTimeout,
+		FallbackRegions: o.fallback,
+		Logger:          log,
+	})
+	pub := o.publisher
+	if pub == nil && s.NotifyTopicARN != "" {
+		pub = notify.NewSNS(sns.NewFromConfig(cfg), s.NotifyTopicARN)
+	}
+	policy := resources.Policy(s)
+	h := handler.New(eng, pub, handler.Config{
+		Policy:          policy,
+		PolicyLine:      PolicyLine(s),
+		TripOnForecast:  s.TripOnForecast,
+		DeadlineReserve: s.DeadlineReserve,
+	}, log)
+	return &App{Settings: s, Policy: policy, Kinds: kinds, Engine: eng, Publisher: pub, Handler: h}
+}
+
+// FromEnvironment reads the KILLSWITCH_* settings through getenv and the
+// AWS configuration from the standard chain, and builds the App.
+func FromEnvironment(ctx context.Context, getenv func(string) string, log *slog.Logger) (*App, error) {
+	s, err := settings.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := awsconfig.Load(ctx, awsconfig.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, s, log), nil
+}
+
+// PolicyLine says the owner's choices in a few words, for the report.
+func PolicyLine(s settings.Settings) string {
+	line := fmt.Sprintf("EC2 action: %s", s.Action)
+	if s.DryRun {
+		line += ", dry run"
+	}
+	return line
+}
