@@ -13,13 +13,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/killswitch/killswitch/internal/app"
 	"github.com/killswitch/killswitch/internal/awsconfig"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/handler"
-	"github.com/killswitch/killswitch/internal/notify"
-	"github.com/killswitch/killswitch/internal/resources"
 	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/tests/internal/apicount"
 	"github.com/killswitch/killswitch/tests/internal/attack"
@@ -92,10 +90,7 @@ func (r *rig) invokeWithin(ctx context.Context, eventFile string) (*handler.Resu
 		r.t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng := resources.NewEngine(r.cfg, engine.Options{Concurrency: r.settings.RegionConcurrency,
-		RegionTimeout: r.settings.RegionTimeout, Logger: log})
-	h := handler.New(eng, notify.NewSNS(sns.NewFromConfig(r.cfg), r.settings.NotifyTopicARN), r.settings, log)
-	return h.Handle(ctx, json.RawMessage(raw))
+	return app.New(r.cfg, r.settings, log).Handler.Handle(ctx, json.RawMessage(raw))
 }
 
 // checkOriginStoryContained holds the account to the stop-mode end state:
@@ -155,16 +150,16 @@ func TestOriginStoryIsContainedInStopMode(t *testing.T) {
 	}
 
 	rep := res.Report
-	if got, want := rep.Totals.Stopped, len(r.seeded.Attackers())-len(r.seeded.Spot); got != want {
+	if got, want := rep.Totals.ByLabel["stopped"], len(r.seeded.Attackers())-len(r.seeded.Spot); got != want {
 		t.Errorf("report: stopped %d, want %d", got, want)
 	}
-	if got, want := rep.Totals.Terminated, len(r.seeded.Spot); got != want {
+	if got, want := rep.Totals.ByLabel["terminated"], len(r.seeded.Spot); got != want {
 		t.Errorf("report: terminated %d, want %d", got, want)
 	}
 	if got, want := rep.Totals.Refused, len(r.seeded.Exempt); got != want {
 		t.Errorf("report: refused %d, want %d (the exempt owner instances)", got, want)
 	}
-	overridden := reportIDs(rep, func(k engine.KindReport) []string { return k.ProtectionOverridden })
+	overridden := reportIDs(rep, overridden)
 	for _, id := range r.seeded.StopProtected {
 		if !slices.Contains(overridden, id) {
 			t.Errorf("stop-protected %s: not reported as protection overridden", id)
@@ -201,10 +196,10 @@ func checkCallFloor(t *testing.T, r *rig, rep *engine.Report) {
 		var found, stops, terms, protected int
 		for _, kr := range rr.Kinds {
 			found += kr.Found
-			stops += len(kr.Stopped)
-			terms += len(kr.Terminated)
+			stops += len(kr.IDs("stopped"))
+			terms += len(kr.IDs("terminated"))
 			// Overridden and failed instances are what makes a batch split.
-			protected += len(kr.ProtectionOverridden) + len(kr.Failed)
+			protected += len(overridden(kr)) + len(kr.Failed())
 		}
 		floor := pages(found) + pages(stops) + pages(terms)
 		if found == 0 {
@@ -252,7 +247,7 @@ func TestTerminateModeTerminatesEverythingButTheExempt(t *testing.T) {
 			t.Errorf("exempt %s: state %q, want running", id, st[id])
 		}
 	}
-	overridden := set(reportIDs(res.Report, func(k engine.KindReport) []string { return k.ProtectionOverridden }))
+	overridden := set(reportIDs(res.Report, overridden))
 	for _, id := range r.seeded.TermProtected {
 		if !overridden[id] {
 			t.Errorf("termination-protected %s not reported as overridden", id)
@@ -277,7 +272,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 			t.Errorf("dry run made %d %s calls", n, op)
 		}
 	}
-	if got, want := res.Report.Totals.WouldStop+res.Report.Totals.WouldTerminate, len(r.seeded.Attackers()); got != want {
+	if got, want := res.Report.Totals.Changed, len(r.seeded.Attackers()); got != want {
 		t.Errorf("dry run reports %d to contain, want %d", got, want)
 	}
 	msgs := r.notify.receive(t, 1)
@@ -307,7 +302,7 @@ func TestSecondRunIsANoop(t *testing.T) {
 			t.Errorf("second run made %d needless %s calls", n, op)
 		}
 	}
-	if t2 := res.Report.Totals; t2.Stopped+t2.Terminated != 0 || t2.Found != len(r.seeded.Exempt) {
+	if t2 := res.Report.Totals; t2.Changed != 0 || t2.Found != len(r.seeded.Exempt) {
 		t.Errorf("second run totals %+v, want only the exempt instances found", t2)
 	}
 	msgs := r.notify.receive(t, 1)
@@ -388,11 +383,23 @@ func reportIDs(rep *engine.Report, pick func(engine.KindReport) []string) []stri
 	return out
 }
 
+// overridden lists the resources whose containment needed a secondary
+// change (protection turned off) on the way.
+func overridden(kr engine.KindReport) []string {
+	var ids []string
+	for _, o := range kr.Outcomes {
+		if len(o.Also) > 0 {
+			ids = append(ids, o.ID)
+		}
+	}
+	return ids
+}
+
 func reportFailures(rep *engine.Report) []string {
 	var out []string
 	for _, rr := range rep.Regions {
 		for _, kr := range rr.Kinds {
-			for _, f := range kr.Failed {
+			for _, f := range kr.Failed() {
 				out = append(out, f.ID)
 			}
 		}

@@ -112,10 +112,10 @@ func TestE2EBudgetAlertThroughSNSContainsTheAccount(t *testing.T) {
 			t.Errorf("exempt owner instance %s: state %q, want running", id, states[id])
 		}
 	}
-	if got, want := res.Report.Totals.Stopped, len(seeded.Attackers())-len(seeded.Spot); got != want {
+	if got, want := res.Report.Totals.ByLabel["stopped"], len(seeded.Attackers())-len(seeded.Spot); got != want {
 		t.Errorf("report: stopped %d, want %d", got, want)
 	}
-	if got, want := res.Report.Totals.Terminated, len(seeded.Spot); got != want {
+	if got, want := res.Report.Totals.ByLabel["terminated"], len(seeded.Spot); got != want {
 		t.Errorf("report: terminated %d, want %d", got, want)
 	}
 

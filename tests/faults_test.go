@@ -161,7 +161,7 @@ func deadRegion(t *testing.T, mode faultproxy.Mode, o awsconfig.Options, regionT
 		t.Errorf("retry made no StopInstances call in %s", dead)
 	}
 	want := len(r.seeded.ByRegion[dead])
-	if got := res.Report.Totals.Stopped + res.Report.Totals.Terminated; got != want {
+	if got := res.Report.Totals.Changed; got != want {
 		t.Errorf("retry contained %d instance(s), want %d (the dead region's)", got, want)
 	}
 	msgs = r.notify.receive(t, 1)
@@ -207,8 +207,8 @@ func TestFaultThreeDeliveriesOfOneEventActOnce(t *testing.T) {
 		if n := mutatingCalls(r.calls, ""); n != 0 {
 			t.Errorf("delivery %d made %d mutating calls: %v", delivery, n, r.calls.ByRegion("EC2"))
 		}
-		if tot := res.Report.Totals; tot.Stopped+tot.Terminated != 0 {
-			t.Errorf("delivery %d contained %d instance(s) again", delivery, tot.Stopped+tot.Terminated)
+		if tot := res.Report.Totals; tot.Changed != 0 {
+			t.Errorf("delivery %d contained %d instance(s) again", delivery, tot.Changed)
 		}
 		if !mapsEqual(after[0], after[delivery-1]) {
 			t.Errorf("delivery %d changed the end state", delivery)
@@ -282,7 +282,7 @@ func TestFaultLambdaDeadlinePublishesPartialReport(t *testing.T) {
 	}
 	t.Logf("deadline %v: swept for %v, returned %v before the deadline; %d of %d regions not finished (%d never started); contained %d",
 		lambdaTimeout, swept.Round(time.Millisecond), deadline.Sub(returned).Round(time.Millisecond),
-		len(unreached), len(rep.Regions), len(notReached), rep.Totals.Stopped+rep.Totals.Terminated)
+		len(unreached), len(rep.Regions), len(notReached), rep.Totals.Changed)
 }
 
 // namesUnswept says whether a line of the message names region as not

@@ -2,15 +2,18 @@ package stack_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 
 	"github.com/killswitch/killswitch/infra/stack"
+	"github.com/killswitch/killswitch/internal/settings"
 )
 
 func TestInvalidConfigFailsWithItsMessage(t *testing.T) {
@@ -33,7 +36,7 @@ func TestInvalidConfigFailsWithItsMessage(t *testing.T) {
 		{"duplicate warning", `{"warningThresholdsPercent":[50,50]}`, nil,
 			[]string{"killswitch.warningThresholdsPercent[1]: duplicate threshold 50"}},
 		{"too many notifications", `{"warningThresholdsPercent":[10,20,30,40,50,60,70],"forecastWarningThresholdsPercent":[90,100,110]}`, nil,
-			[]string{"killswitch.warningThresholdsPercent: too many budget notifications: 1 trip + 7 warning + 3 forecast = 11, AWS Budgets allows at most 10"}},
+			[]string{"killswitch.warningThresholdsPercent: too many budget notifications: 11 (the trip, 7 warning(s), 3 forecast(s)), AWS Budgets allows at most 10"}},
 		{"malformed email", `{"notificationEmails":["ops@example.com","not-an-email"]}`, nil,
 			[]string{`killswitch.notificationEmails[1]: must be a plain email address like you@example.com, got "not-an-email"`}},
 		{"email with display name", `{"notificationEmails":["Ops <ops@example.com>"]}`, nil,
@@ -58,6 +61,30 @@ func TestInvalidConfigFailsWithItsMessage(t *testing.T) {
 			[]string{"killswitch.slackWorkspaceId: must be set when slackChannelId is set"}},
 		{"slack workspace without channel", `{"slackWorkspaceId":"T0123ABCD"}`, nil,
 			[]string{"killswitch.slackChannelId: must be set when slackWorkspaceId is set"}},
+		{"region timeout not below the function timeout", `{"regionTimeout":"5m"}`, nil,
+			[]string{"killswitch.regionTimeout: must be shorter than the function's 5m0s timeout, got 5m0s"}},
+		{"deadline reserve not below half the function timeout", `{"deadlineReserve":"2m30s"}`, nil,
+			[]string{"killswitch.deadlineReserve: must be shorter than half the function's 5m0s timeout, got 2m30s"}},
+		{"region timeout not a duration", `{"regionTimeout":"soon"}`, nil,
+			[]string{`killswitch.regionTimeout: must be a positive duration such as "90s", got "soon"`}},
+		{"deadline reserve a number", `{"deadlineReserve":10}`, nil,
+			[]string{`killswitch.deadlineReserve: must be a duration such as "90s", got 10`}},
+		{"region concurrency out of range", `{"regionConcurrency":0}`, nil,
+			[]string{`killswitch.regionConcurrency: must be a whole number from 1 to 64, got "0"`}},
+		{"resweep minutes out of range", `{"resweepMinutes":61}`, nil,
+			[]string{`killswitch.resweepMinutes: must be a whole number from 1 to 60, got "61"`}},
+		{"resweep minutes not whole", `{"resweepMinutes":1.5}`, nil,
+			[]string{`killswitch.resweepMinutes: must be a whole number from 1 to 60, got "1.5"`}},
+		{"exempt name with a space", `{"exemptNames":["owner-asg","my asg"]}`, nil,
+			[]string{`killswitch.exemptNames[1]: must be a resource name or ID`}},
+		{"exempt name with a comma", `{"exemptNames":["a,b"]}`, nil,
+			[]string{`killswitch.exemptNames[0]: must not contain a comma, got "a,b"`}},
+		{"stop databases a string", `{"stopDatabases":"yes"}`, nil,
+			[]string{`killswitch.stopDatabases: must be true or false, got "yes"`}},
+		{"per-key override: region timeout too long", "", map[string]any{"regionTimeout": "6m"},
+			[]string{"killswitch.regionTimeout: must be shorter than the function's 5m0s timeout, got 6m0s"}},
+		{"per-key override: bad resweep", "", map[string]any{"resweepMinutes": "0"},
+			[]string{`killswitch.resweepMinutes: must be a whole number from 1 to 60, got "0"`}},
 		{"not an object", `[1,2]`, nil,
 			[]string{"killswitch: must be a JSON object of settings"}},
 		{"several problems at once", `{"budgetUsd":-5,"action":"nuke"}`, nil,
@@ -94,13 +121,39 @@ func TestInvalidConfigFailsWithItsMessage(t *testing.T) {
 	}
 }
 
+// TestCrossRulesAcceptTheLargestValidValues: the rules that tie settings to
+// the function's timeout refuse only what cannot work.
+func TestCrossRulesAcceptTheLargestValidValues(t *testing.T) {
+	cfg, err := stack.ParseConfig(`{"regionTimeout":"4m59s","deadlineReserve":"2m29s"}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RegionTimeout != 4*time.Minute+59*time.Second || cfg.DeadlineReserve != 2*time.Minute+29*time.Second {
+		t.Errorf("got %v, %v", cfg.RegionTimeout, cfg.DeadlineReserve)
+	}
+	// A Config built in code is checked by the same rules.
+	c := stack.DefaultConfig()
+	c.RegionTimeout = stack.FunctionTimeout
+	c.DeadlineReserve = stack.FunctionTimeout / 2
+	err = c.Validate()
+	for _, want := range []string{"killswitch.regionTimeout: must be shorter", "killswitch.deadlineReserve: must be shorter than half"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: want %q, got %v", want, err)
+		}
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
 	want := stack.Config{
+		Settings: settings.Settings{
+			Action: "stop", TerminateUnstoppable: true, OverrideProtection: true,
+			ExemptInstanceIDs: []string{}, DryRun: false, TripOnForecast: false,
+			RegionConcurrency: 32, RegionTimeout: 4 * time.Minute, DeadlineReserve: 10 * time.Second,
+			ExemptNames: []string{}, StopDatabases: false, ResweepMinutes: 10,
+		},
 		BudgetUSD: 10, TripThresholdPercent: 100,
 		WarningThresholdsPercent: []float64{50, 80}, ForecastWarningThresholdsPercent: []float64{100},
-		Action: "stop", TerminateUnstoppable: true, OverrideProtection: true,
-		ExemptInstanceIDs: []string{}, DryRun: false, NotificationEmails: []string{},
-		BillingAlarm: true, BillingAlarmThresholdUSD: 10,
+		NotificationEmails: []string{}, BillingAlarm: true, BillingAlarmThresholdUSD: 10,
 	}
 	for name, block := range map[string]any{"nil": nil, "empty object": map[string]any{}, "empty string": "", "empty JSON": "{}"} {
 		got, err := stack.ParseConfig(block, nil)
@@ -141,6 +194,33 @@ func TestCdkJSONBlockIsValidAndMatchesDefaults(t *testing.T) {
 	if !reflect.DeepEqual(got, stack.DefaultConfig()) {
 		t.Errorf("cdk.json killswitch block:\n got %+v\nwant defaults %+v", got, stack.DefaultConfig())
 	}
+	// Every knob is written out, in its default, so that cdk.json is the
+	// list of what can be set.
+	block, _ := doc.Context["killswitch"].(map[string]any)
+	for _, st := range settings.All {
+		if st.Key == "" {
+			continue
+		}
+		v, ok := block[st.Key]
+		if !ok {
+			t.Errorf("cdk.json lacks %q (default %q)", st.Key, st.Default())
+			continue
+		}
+		var asVariable string
+		switch v := v.(type) {
+		case []any:
+			items := make([]string, len(v))
+			for i, item := range v {
+				items[i] = fmt.Sprint(item)
+			}
+			asVariable = strings.Join(items, ",")
+		default:
+			asVariable = fmt.Sprint(v)
+		}
+		if asVariable != st.Default() {
+			t.Errorf("cdk.json %s = %v, want the default written as %q", st.Key, v, st.Default())
+		}
+	}
 }
 
 func TestConfigOverrides(t *testing.T) {
@@ -155,6 +235,13 @@ func TestConfigOverrides(t *testing.T) {
 			"notificationEmails":       `["a@example.com","b@example.com"]`,
 			"slackWorkspaceId":         "T0123ABCD",
 			"slackChannelId":           "C0123ABCD",
+			"exemptNames":              "owner-asg, prod/web",
+			"stopDatabases":            "true",
+			"resweepMinutes":           "5",
+			"tripOnForecast":           "true",
+			"regionConcurrency":        "8",
+			"regionTimeout":            "90s",
+			"deadlineReserve":          "20s",
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +255,13 @@ func TestConfigOverrides(t *testing.T) {
 	want.ExemptInstanceIDs = []string{"i-0123456789abcdef0", "i-12345678"}
 	want.NotificationEmails = []string{"a@example.com", "b@example.com"}
 	want.SlackWorkspaceID, want.SlackChannelID = "T0123ABCD", "C0123ABCD"
+	want.ExemptNames = []string{"owner-asg", "prod/web"}
+	want.StopDatabases = true
+	want.ResweepMinutes = 5
+	want.TripOnForecast = true
+	want.RegionConcurrency = 8
+	want.RegionTimeout = 90 * time.Second
+	want.DeadlineReserve = 20 * time.Second
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("\n got %+v\nwant %+v", got, want)
 	}

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -10,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -26,41 +26,35 @@ var FunctionTimeout = 5 * time.Minute
 
 // FunctionEnvironment is the Lambda's environment for cfg: every variable
 // internal/settings defines, written by the same table the function reads
-// it with. notifyTopicArn is usually a token.
-func FunctionEnvironment(cfg Config, notifyTopicArn string) map[string]string {
+// it with. The stack wires the notify topic and the latch parameter; both
+// are usually tokens.
+func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter string) map[string]string {
 	s := cfg.Settings
 	s.NotifyTopicARN = notifyTopicArn
+	s.LatchParameter = latchParameter
 	return s.Environment()
 }
 
-func newFunction(stack awscdk.Stack, cfg Config, topics Topics, assetDir string) Function {
+func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, assetDir string) Function {
 	logGroup := awslogs.NewLogGroup(stack, jsii.String("FunctionLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/lambda/" + FunctionName),
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 
-	// An explicit role with exactly what the engine calls; no managed policies.
+	// An explicit role with exactly what the function calls; no managed
+	// policies. What it may do to each kind of resource is in Permissions.
 	role := awsiam.NewRole(stack, jsii.String("FunctionRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("killswitch Lambda: find, stop or terminate EC2 instances in every region; publish reports"),
+		Description: jsii.String("killswitch Lambda: find and contain EC2 instances and what launches them, in every region; keep the latch; publish reports"),
 	})
-	// DescribeRegions and DescribeInstances support no resource-level
-	// permissions: "*" is the only valid resource.
+	addKindPermissions(role, cfg)
+	// The latch: read on every run, set when the switch trips.
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("DiscoverInstancesInEveryRegion"),
+		Sid:       jsii.String("ReadAndSetTheLatch"),
 		Effect:    awsiam.Effect_ALLOW,
-		Actions:   jsii.Strings("ec2:DescribeInstances", "ec2:DescribeRegions"),
-		Resources: jsii.Strings("*"),
-	}))
-	// Any region (an attacker can enable one after deploy), this account only.
-	// Pseudo-parameters (not stack.Account()) keep the ARN the same whether or
-	// not the account is known at synth, so the nag suppression always matches.
-	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("ContainInstancesOfThisAccount"),
-		Effect:    awsiam.Effect_ALLOW,
-		Actions:   jsii.Strings("ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:TerminateInstances"),
-		Resources: jsii.Strings(fmt.Sprintf("arn:%s:ec2:*:%s:instance/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_ACCOUNT_ID())),
+		Actions:   jsii.Strings("ssm:GetParameter", "ssm:PutParameter"),
+		Resources: &[]*string{latch.ParameterArn()},
 	}))
 	// Reports go to the notify topic only, never the trip topic. No Sid: the
 	// on-failure destination grants the identical statement and the CDK merges
@@ -80,7 +74,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, assetDir string)
 
 	fn := awslambda.NewFunction(stack, jsii.String("Function"), &awslambda.FunctionProps{
 		FunctionName: jsii.String(FunctionName),
-		Description:  jsii.String("killswitch: stops or terminates EC2 instances in every region when the budget trips"),
+		Description:  jsii.String("killswitch: contains EC2 and what launches it, in every region, when the budget trips"),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
@@ -98,7 +92,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, assetDir string)
 		ReservedConcurrentExecutions: jsii.Number(1),
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
 		LogGroup:                     logGroup,
-		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn())),
+		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName())),
 		// Async invokes (SNS) are retried twice, then the failed event goes to
 		// the notify topic: a failed trip is never silent.
 		RetryAttempts: jsii.Number(2),

@@ -1,9 +1,11 @@
 package stack_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"testing"
 
@@ -127,4 +129,98 @@ func ref(id string) map[string]any { return map[string]any{"Ref": id} }
 
 func getAtt(id, attr string) map[string]any {
 	return map[string]any{"Fn::GetAtt": []any{id, attr}}
+}
+
+// functionEnv is the synthesised function's environment variables.
+func (b built) functionEnv(t *testing.T) map[string]any {
+	t.Helper()
+	fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
+	env, _ := b.props(fn)["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	if vars == nil {
+		t.Fatalf("function %s has no environment variables", fn)
+	}
+	return vars
+}
+
+// functionRole is the logical ID of the function's role.
+func (b built) functionRole(t *testing.T) string {
+	t.Helper()
+	fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
+	return b.props(fn)["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+}
+
+// roleStatements are the statements of every AWS::IAM::Policy attached to
+// the role.
+func (b built) roleStatements(role string) []map[string]any {
+	var out []map[string]any
+	for _, id := range b.ofType("AWS::IAM::Policy") {
+		p := b.props(id)
+		if !containsAny(p["Roles"].([]any), ref(role)) {
+			continue
+		}
+		for _, s := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			out = append(out, s.(map[string]any))
+		}
+	}
+	return out
+}
+
+var pseudoParam = regexp.MustCompile(`\$\{(Partition|Region|Account)\}`)
+
+// cfnResource is how a resource of stack.Permissions (written with
+// ${Partition}, ${Region} and ${Account}) appears in the template: a plain
+// string, or an Fn::Join of its literal parts and pseudo-parameter Refs.
+func cfnResource(pattern string) any {
+	locs := pseudoParam.FindAllStringSubmatchIndex(pattern, -1)
+	if len(locs) == 0 {
+		return pattern
+	}
+	refs := map[string]string{"Partition": "AWS::Partition", "Region": "AWS::Region", "Account": "AWS::AccountId"}
+	var parts []any
+	last := 0
+	for _, l := range locs {
+		if l[0] > last {
+			parts = append(parts, pattern[last:l[0]])
+		}
+		parts = append(parts, ref(refs[pattern[l[2]:l[3]]]))
+		last = l[1]
+	}
+	if last < len(pattern) {
+		parts = append(parts, pattern[last:])
+	}
+	return map[string]any{"Fn::Join": []any{"", parts}}
+}
+
+// sortedStrings is a statement's Action or Resource as a sorted list of
+// their JSON forms, so that order and one-or-many do not matter.
+func sortedStrings(v any) []string {
+	var out []string
+	for _, x := range list(v) {
+		j, _ := json.Marshal(x)
+		out = append(out, string(j))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// nagSuppressions are the rules_to_suppress cdk-nag recorded on a resource.
+func (b built) nagSuppressions(id string) []map[string]any {
+	meta, _ := b.resources()[id]["Metadata"].(map[string]any)
+	nag, _ := meta["cdk_nag"].(map[string]any)
+	var out []map[string]any
+	for _, r := range list(nag["rules_to_suppress"]) {
+		if m, ok := r.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// reflectEqualJSON compares two values as JSON, so that numbers and
+// []any versus []map[string]any do not matter.
+func reflectEqualJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
 }

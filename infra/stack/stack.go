@@ -65,12 +65,14 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 
 	sprops := props.StackProps
 	if sprops.Description == nil {
-		sprops.Description = jsii.String("killswitch: AWS Budgets / billing alarm -> SNS -> Lambda that stops or terminates EC2 when spend crosses the limit")
+		sprops.Description = jsii.String("killswitch: AWS Budgets / billing alarm -> SNS -> Lambda that contains EC2 and what launches it when spend crosses the limit; a schedule re-sweeps while the latch is tripped")
 	}
 	stack := awscdk.NewStack(scope, jsii.String(id), &sprops)
 
 	topics := newTopics(stack, cfg)
-	fn := newFunction(stack, cfg, topics, assetDir)
+	latch := newLatch(stack)
+	fn := newFunction(stack, cfg, topics, latch, assetDir)
+	schedule := newResweepSchedule(stack, cfg, fn)
 	newBudget(stack, cfg, topics)
 	if cfg.BillingAlarm {
 		newBillingAlarm(stack, cfg, topics)
@@ -78,7 +80,6 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 	if cfg.SlackEnabled() {
 		newSlackChannel(stack, cfg, topics)
 	}
-	addNagSuppressions(fn)
 
 	awscdk.NewCfnOutput(stack, jsii.String("FunctionName"), &awscdk.CfnOutputProps{
 		Value:       fn.Function.FunctionName(),
@@ -91,6 +92,14 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 	awscdk.NewCfnOutput(stack, jsii.String("NotifyTopicArn"), &awscdk.CfnOutputProps{
 		Value:       topics.Notify.TopicArn(),
 		Description: jsii.String("Warnings, reports and failed-invocation records"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("LatchParameterName"), &awscdk.CfnOutputProps{
+		Value:       latch.ParameterName(),
+		Description: jsii.String("The SSM parameter that keeps the switch tripped; reset it to " + LatchInitialValue + " once the account is clean"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("ResweepScheduleName"), &awscdk.CfnOutputProps{
+		Value:       schedule.Ref(),
+		Description: jsii.String("The EventBridge Scheduler schedule that re-sweeps while the latch is tripped"),
 	})
 	return stack, nil
 }

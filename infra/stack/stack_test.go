@@ -2,10 +2,12 @@ package stack_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -241,7 +243,10 @@ func TestFunctionEnvironment(t *testing.T) {
 			want: map[string]string{
 				"KILLSWITCH_ACTION": "stop", "KILLSWITCH_TERMINATE_UNSTOPPABLE": "true",
 				"KILLSWITCH_OVERRIDE_PROTECTION": "true", "KILLSWITCH_EXEMPT_INSTANCE_IDS": "",
-				"KILLSWITCH_DRY_RUN": "false",
+				"KILLSWITCH_DRY_RUN": "false", "KILLSWITCH_TRIP_ON_FORECAST": "false",
+				"KILLSWITCH_REGION_CONCURRENCY": "32", "KILLSWITCH_REGION_TIMEOUT": "4m0s",
+				"KILLSWITCH_DEADLINE_RESERVE": "10s", "KILLSWITCH_EXEMPT_NAMES": "",
+				"KILLSWITCH_STOP_DATABASES": "false", "KILLSWITCH_RESWEEP_MINUTES": "10",
 			},
 		},
 		"custom": {
@@ -251,11 +256,21 @@ func TestFunctionEnvironment(t *testing.T) {
 				c.OverrideProtection = false
 				c.ExemptInstanceIDs = []string{"i-0123456789abcdef0", "i-12345678"}
 				c.DryRun = true
+				c.TripOnForecast = true
+				c.RegionConcurrency = 8
+				c.RegionTimeout = 90 * time.Second
+				c.DeadlineReserve = 20 * time.Second
+				c.ExemptNames = []string{"owner-asg", "prod/web"}
+				c.StopDatabases = true
+				c.ResweepMinutes = 1
 			},
 			want: map[string]string{
 				"KILLSWITCH_ACTION": "terminate", "KILLSWITCH_TERMINATE_UNSTOPPABLE": "false",
 				"KILLSWITCH_OVERRIDE_PROTECTION": "false", "KILLSWITCH_EXEMPT_INSTANCE_IDS": "i-0123456789abcdef0,i-12345678",
-				"KILLSWITCH_DRY_RUN": "true",
+				"KILLSWITCH_DRY_RUN": "true", "KILLSWITCH_TRIP_ON_FORECAST": "true",
+				"KILLSWITCH_REGION_CONCURRENCY": "8", "KILLSWITCH_REGION_TIMEOUT": "1m30s",
+				"KILLSWITCH_DEADLINE_RESERVE": "20s", "KILLSWITCH_EXEMPT_NAMES": "owner-asg,prod/web",
+				"KILLSWITCH_STOP_DATABASES": "true", "KILLSWITCH_RESWEEP_MINUTES": "1",
 			},
 		},
 	} {
@@ -264,9 +279,12 @@ func TestFunctionEnvironment(t *testing.T) {
 			tc.mutate(&cfg)
 			b := build(t, cfg, "us-east-1")
 			notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
-			fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
-			got := b.props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)
-			want := map[string]any{"KILLSWITCH_NOTIFY_TOPIC_ARN": ref(notify)}
+			latch := b.one(t, "AWS::SSM::Parameter", "Name", stack.LatchParameterName)
+			got := b.functionEnv(t)
+			want := map[string]any{
+				"KILLSWITCH_NOTIFY_TOPIC_ARN": ref(notify),
+				"KILLSWITCH_LATCH_PARAMETER":  ref(latch),
+			}
 			for k, v := range tc.want {
 				want[k] = v
 			}
@@ -278,71 +296,117 @@ func TestFunctionEnvironment(t *testing.T) {
 }
 
 // TestFunctionRoleIsLeastPrivilege collects every permission the function's
-// role has and compares it with the exact expected set.
+// role has and compares it with the exact expected set: the kinds' table,
+// the latch, the notify topic and the function's own logs. Nothing else.
 func TestFunctionRoleIsLeastPrivilege(t *testing.T) {
-	b := build(t, stack.DefaultConfig(), "us-east-1")
-	notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
-	trip := b.one(t, "AWS::SNS::Topic", "TopicName", stack.TripTopicName)
-	fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
-	logGroup := b.ofType("AWS::Logs::LogGroup")[0]
-	roleRef := b.props(fn)["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
-	role := b.props(roleRef)
-	if role == nil {
-		t.Fatalf("function role %s not found", roleRef)
-	}
-	if mp, ok := role["ManagedPolicyArns"]; ok {
-		t.Errorf("function role has managed policies: %v", mp)
-	}
-	if ip, ok := role["Policies"]; ok {
-		t.Errorf("function role has inline policies: %v", ip)
-	}
-
-	// action -> resources
-	got := map[string][]string{}
-	for _, id := range b.ofType("AWS::IAM::Policy") {
-		p := b.props(id)
-		if !containsAny(p["Roles"].([]any), ref(roleRef)) {
-			continue
-		}
-		for _, s := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
-			st := s.(map[string]any)
-			if st["Effect"] != "Allow" {
-				t.Errorf("unexpected %v statement: %v", st["Effect"], st)
+	for _, stopDatabases := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stopDatabases=%v", stopDatabases), func(t *testing.T) {
+			cfg := stack.DefaultConfig()
+			cfg.StopDatabases = stopDatabases
+			b := build(t, cfg, "us-east-1")
+			notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+			trip := b.one(t, "AWS::SNS::Topic", "TopicName", stack.TripTopicName)
+			latch := b.one(t, "AWS::SSM::Parameter", "Name", stack.LatchParameterName)
+			logGroup := b.ofType("AWS::Logs::LogGroup")[0]
+			roleRef := b.functionRole(t)
+			role := b.props(roleRef)
+			if role == nil {
+				t.Fatalf("function role %s not found", roleRef)
 			}
-			for _, a := range list(st["Action"]) {
-				for _, r := range list(st["Resource"]) {
-					rj, _ := json.Marshal(r)
-					got[a.(string)] = append(got[a.(string)], string(rj))
+			if mp, ok := role["ManagedPolicyArns"]; ok {
+				t.Errorf("function role has managed policies: %v", mp)
+			}
+			if ip, ok := role["Policies"]; ok {
+				t.Errorf("function role has inline policies: %v", ip)
+			}
+
+			// effect -> action -> resources
+			got := map[string]map[string][]string{"Allow": {}, "Deny": {}}
+			for _, st := range b.roleStatements(roleRef) {
+				effect := st["Effect"].(string)
+				if st["Condition"] != nil {
+					t.Errorf("unexpected condition: %v", st)
+				}
+				for _, a := range list(st["Action"]) {
+					got[effect][a.(string)] = append(got[effect][a.(string)], sortedStrings(st["Resource"])...)
 				}
 			}
+			js := func(v any) string { j, _ := json.Marshal(v); return string(j) }
+			want := map[string]map[string][]string{
+				"Allow": {
+					"sns:Publish":          {js(ref(notify))},
+					"logs:CreateLogStream": {js(getAtt(logGroup, "Arn"))},
+					"logs:PutLogEvents":    {js(getAtt(logGroup, "Arn"))},
+					"ssm:GetParameter":     {js(latchArn(latch))},
+					"ssm:PutParameter":     {js(latchArn(latch))},
+				},
+				"Deny": {},
+			}
+			for _, k := range stack.Permissions {
+				if k.Kind == "RDS databases" && !stopDatabases {
+					continue
+				}
+				for _, s := range k.Statements {
+					effect := map[bool]string{false: "Allow", true: "Deny"}[s.Deny]
+					for _, a := range s.Actions {
+						for _, r := range s.Resources {
+							want[effect][a] = append(want[effect][a], js(cfnResource(r)))
+						}
+					}
+				}
+			}
+			for _, m := range []map[string][]string{got["Allow"], got["Deny"], want["Allow"], want["Deny"]} {
+				for a := range m {
+					sort.Strings(m[a])
+				}
+			}
+			for _, d := range diffPermissions(got, want) {
+				t.Error(d)
+			}
+			for a, rs := range got["Allow"] {
+				if strings.Contains(a, "*") {
+					t.Errorf("wildcard action %q", a)
+				}
+				if a == "sns:Publish" && containsString(rs, js(ref(trip))) {
+					t.Errorf("the function can publish to the trip topic")
+				}
+			}
+			for _, a := range []string{"rds:StopDBInstance", "rds:StopDBCluster", "rds:DescribeDBInstances", "rds:DescribeDBClusters"} {
+				if _, ok := got["Allow"][a]; ok != stopDatabases {
+					t.Errorf("stopDatabases=%v but %s allowed=%v", stopDatabases, a, ok)
+				}
+			}
+		})
+	}
+}
+
+// latchArn is the latch parameter's ARN as the CDK writes it in a stack
+// pinned to us-east-1 and account 123456789012 (as build pins it).
+func latchArn(latch string) map[string]any {
+	return map[string]any{"Fn::Join": []any{"", []any{
+		"arn:", ref("AWS::Partition"), ":ssm:us-east-1:123456789012:parameter", ref(latch),
+	}}}
+}
+
+// diffPermissions lists, per effect and action, where got and want differ.
+func diffPermissions(got, want map[string]map[string][]string) []string {
+	var out []string
+	for _, effect := range []string{"Allow", "Deny"} {
+		actions := map[string]bool{}
+		for a := range got[effect] {
+			actions[a] = true
+		}
+		for a := range want[effect] {
+			actions[a] = true
+		}
+		for a := range actions {
+			if !reflect.DeepEqual(got[effect][a], want[effect][a]) {
+				out = append(out, fmt.Sprintf("%s %s: got %v, want %v", effect, a, got[effect][a], want[effect][a]))
+			}
 		}
 	}
-	js := func(v any) string { j, _ := json.Marshal(v); return string(j) }
-	instanceArn := js(map[string]any{"Fn::Join": []any{"", []any{"arn:", ref("AWS::Partition"), ":ec2:*:", ref("AWS::AccountId"), ":instance/*"}}})
-	want := map[string][]string{
-		"ec2:DescribeInstances":       {`"*"`},
-		"ec2:DescribeRegions":         {`"*"`},
-		"ec2:StopInstances":           {instanceArn},
-		"ec2:TerminateInstances":      {instanceArn},
-		"ec2:ModifyInstanceAttribute": {instanceArn},
-		"sns:Publish":                 {js(ref(notify))},
-		"logs:CreateLogStream":        {js(getAtt(logGroup, "Arn"))},
-		"logs:PutLogEvents":           {js(getAtt(logGroup, "Arn"))},
-	}
-	for a := range got {
-		sort.Strings(got[a])
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("function permissions:\n got %v\nwant %v", got, want)
-	}
-	for a, rs := range got {
-		if strings.Contains(a, "*") {
-			t.Errorf("wildcard action %q", a)
-		}
-		if a == "sns:Publish" && containsString(rs, js(ref(trip))) {
-			t.Errorf("the function can publish to the trip topic")
-		}
-	}
+	sort.Strings(out)
+	return out
 }
 
 func list(v any) []any {
@@ -505,20 +569,26 @@ func TestInvalidConfigIsRefusedByTheStack(t *testing.T) {
 // TestNagAwsSolutions applies cdk-nag AwsSolutions as infra/main.go does and
 // requires zero unsuppressed errors and warnings.
 func TestNagAwsSolutions(t *testing.T) {
-	for name, cfg := range map[string]stack.Config{
-		"defaults": stack.DefaultConfig(),
-		"everything on": func() stack.Config {
-			c := stack.DefaultConfig()
-			c.NotificationEmails = []string{"me@example.com"}
-			c.SlackWorkspaceID, c.SlackChannelID = "T0123ABCD", "C0123ABCD"
-			return c
-		}(),
+	everything := stack.DefaultConfig()
+	everything.NotificationEmails = []string{"me@example.com"}
+	everything.SlackWorkspaceID, everything.SlackChannelID = "T0123ABCD", "C0123ABCD"
+	everything.StopDatabases = true
+	everything.TripOnForecast = true
+	everything.ResweepMinutes = 1
+	pinned := &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("us-east-1")}
+	for name, tc := range map[string]struct {
+		cfg stack.Config
+		env *awscdk.Environment
+	}{
+		"defaults":                            {stack.DefaultConfig(), pinned},
+		"everything on":                       {everything, pinned},
+		"everything on, environment-agnostic": {everything, nil}, // as the CLI synthesises without credentials
 	} {
 		t.Run(name, func(t *testing.T) {
 			app := awscdk.NewApp(nil)
 			s, err := stack.NewKillswitchStack(app, stack.StackID, &stack.KillswitchStackProps{
-				StackProps: awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("us-east-1")}},
-				Config:     cfg,
+				StackProps: awscdk.StackProps{Env: tc.env},
+				Config:     tc.cfg,
 				AssetDir:   assetDir(t),
 			})
 			if err != nil {

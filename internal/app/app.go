@@ -11,10 +11,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/killswitch/killswitch/internal/awsconfig"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/handler"
+	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/notify"
 	"github.com/killswitch/killswitch/internal/resources"
 	"github.com/killswitch/killswitch/internal/settings"
@@ -32,9 +34,10 @@ type App struct {
 }
 
 type options struct {
-	extraKinds []engine.Kind
-	publisher  handler.Publisher
-	fallback   []string
+	extraKinds   []engine.Kind
+	publisher    handler.Publisher
+	fallback     []string
+	functionName string
 }
 
 // Option adjusts what New builds, for tests.
@@ -51,6 +54,10 @@ func WithPublisher(p handler.Publisher) Option { return func(o *options) { o.pub
 // WithFallbackRegions replaces the built-in regions swept when region
 // discovery fails.
 func WithFallbackRegions(r []string) Option { return func(o *options) { o.fallback = r } }
+
+// WithFunctionName names the function the report tells the owner to invoke
+// to disarm (in Lambda, AWS_LAMBDA_FUNCTION_NAME).
+func WithFunctionName(name string) Option { return func(o *options) { o.functionName = name } }
 
 // New builds the kill switch. It holds no global state, so one process can
 // build one App per account (an AWS Organization's members, say).
@@ -74,11 +81,18 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		pub = notify.NewSNS(sns.NewFromConfig(cfg), s.NotifyTopicARN)
 	}
 	policy := resources.Policy(s)
+	var store latch.Store
+	if s.LatchParameter != "" {
+		store = latch.NewSSM(ssm.NewFromConfig(cfg), s.LatchParameter)
+	}
 	h := handler.New(eng, pub, handler.Config{
 		Policy:          policy,
 		PolicyLine:      PolicyLine(s),
 		TripOnForecast:  s.TripOnForecast,
 		DeadlineReserve: s.DeadlineReserve,
+		Latch:           store,
+		ResweepMinutes:  s.ResweepMinutes,
+		FunctionName:    o.functionName,
 	}, log)
 	return &App{Settings: s, Policy: policy, Kinds: kinds, Engine: eng, Publisher: pub, Handler: h}
 }
@@ -94,7 +108,7 @@ func FromEnvironment(ctx context.Context, getenv func(string) string, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, s, log), nil
+	return New(cfg, s, log, WithFunctionName(getenv("AWS_LAMBDA_FUNCTION_NAME"))), nil
 }
 
 // PolicyLine says the owner's choices in a few words, for the report.

@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -47,8 +49,14 @@ type fakeKind struct {
 var _ engine.Kind = (*fakeKind)(nil)
 
 func (k *fakeKind) Name() string { return k.name }
+func (k *fakeKind) Noun() string { return "thing" }
 
-func (k *fakeKind) Find(ctx context.Context, region string, _ engine.Policy) ([]engine.Resource, error) {
+var (
+	verbStop = engine.Verb{Past: "stopped", Plan: "stop"}
+	verbTerm = engine.Verb{Past: "terminated", Plan: "terminate"}
+)
+
+func (k *fakeKind) Find(ctx context.Context, region string) ([]engine.Resource, error) {
 	k.mu.Lock()
 	k.findCalls = append(k.findCalls, region)
 	k.mu.Unlock()
@@ -66,18 +74,17 @@ func (k *fakeKind) Find(ctx context.Context, region string, _ engine.Policy) ([]
 	return k.found[region], nil
 }
 
-func (k *fakeKind) Decide(r engine.Resource, p engine.Policy) engine.Decision {
-	d := engine.Decision{Resource: r, Action: p.Action, Reason: "action is " + string(p.Action)}
+func (k *fakeKind) Decide(r engine.Resource) engine.Decision {
 	switch {
 	case strings.HasPrefix(r.ID, "refuse-"):
-		d.Action, d.Reason = engine.ActionNone, "exempt by ID"
+		return engine.Leave(r, "left alone by the kind")
 	case strings.HasPrefix(r.ID, "term-"):
-		d.Action, d.Reason = engine.ActionTerminate, "cannot be stopped"
+		return engine.Act(r, verbTerm, "cannot be stopped")
 	}
-	return d
+	return engine.Act(r, verbStop, "action is stop")
 }
 
-func (k *fakeKind) Contain(_ context.Context, region string, todo []engine.Decision, _ engine.Policy) []engine.Outcome {
+func (k *fakeKind) Contain(_ context.Context, region string, todo []engine.Decision) []engine.Outcome {
 	k.mu.Lock()
 	if k.containToDo == nil {
 		k.containToDo = map[string][]engine.Decision{}
@@ -86,10 +93,10 @@ func (k *fakeKind) Contain(_ context.Context, region string, todo []engine.Decis
 	k.mu.Unlock()
 	var outs []engine.Outcome
 	for _, d := range todo {
-		if d.Action == engine.ActionNone {
-			panic("Contain got ActionNone")
+		if d.Leave {
+			panic("Contain got a Leave")
 		}
-		o := engine.Outcome{ID: d.Resource.ID, Action: d.Action, Status: engine.StatusDone}
+		o := engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: engine.StatusDone}
 		if k.outcome != nil {
 			o = k.outcome(d)
 		}
@@ -124,7 +131,7 @@ func newEngine(regions engine.RegionLister, opts engine.Options, kinds ...engine
 	return engine.New(regions, kinds, opts)
 }
 
-var stopPolicy = engine.Policy{Action: engine.ActionStop}
+var stopPolicy = engine.Policy{}
 
 func regionByName(t *testing.T, rep *engine.Report, name string) engine.RegionReport {
 	t.Helper()
@@ -185,7 +192,7 @@ func TestRunSweepsEveryRegionWithinConcurrencyBound(t *testing.T) {
 			if got := slices.Sorted(slices.Values(k.findCalls)); !slices.Equal(got, regions) {
 				t.Errorf("Find called for %v, want every region once", got)
 			}
-			if rep.Totals.Regions != 20 || rep.Totals.Stopped != 20 || rep.Totals.Found != 20 {
+			if rep.Totals.Regions != 20 || rep.Totals.ByLabel["stopped"] != 20 || rep.Totals.Found != 20 {
 				t.Errorf("totals = %+v", rep.Totals)
 			}
 		})
@@ -220,10 +227,10 @@ func TestRunIsolatesRegionFailures(t *testing.T) {
 	if !strings.Contains(usw.Error, "internal error") || !strings.Contains(usw.Error, "exploded") {
 		t.Errorf("us-west-2 error = %q, want the recovered panic", usw.Error)
 	}
-	if rep.Totals.Stopped != 3 || rep.Totals.RegionsFailed != 2 || rep.Totals.Regions != 4 {
+	if rep.Totals.ByLabel["stopped"] != 3 || rep.Totals.RegionsFailed != 2 || rep.Totals.Regions != 4 {
 		t.Errorf("totals = %+v, want 3 stopped in the healthy regions, 2 regions failed", rep.Totals)
 	}
-	if got := regionByName(t, rep, "ap-south-1").Kinds[0].Stopped; !slices.Equal(got, []string{"a1", "a2"}) {
+	if got := regionByName(t, rep, "ap-south-1").Kinds[0].IDs("stopped"); !slices.Equal(got, []string{"a1", "a2"}) {
 		t.Errorf("ap-south-1 stopped = %v", got)
 	}
 }
@@ -257,7 +264,7 @@ func TestRunFallsBackWhenDiscoveryFails(t *testing.T) {
 			if want := []string{"us-east-1", "us-west-2"}; !slices.Equal(swept, want) {
 				t.Errorf("swept %v, want the fallback regions %v, deduplicated", swept, want)
 			}
-			if rep.Totals.Stopped != 1 {
+			if rep.Totals.ByLabel["stopped"] != 1 {
 				t.Errorf("totals = %+v", rep.Totals)
 			}
 			// The built-in list may lack a region the attacker enabled, so
@@ -277,26 +284,27 @@ func TestRunDryRunContainsNothing(t *testing.T) {
 	}}
 	e := newEngine(fakeRegions{regions: []string{"eu-north-1", "sa-east-1"}}, engine.Options{}, k)
 
-	rep := e.Run(context.Background(), engine.Policy{Action: engine.ActionStop, DryRun: true})
+	rep := e.Run(context.Background(), engine.Policy{DryRun: true})
 
 	if n := k.containCalls(); n != 0 {
 		t.Fatalf("Contain called in %d region(s) during a dry run", n)
 	}
-	if !rep.DryRun || rep.Action != engine.ActionStop {
-		t.Errorf("report DryRun=%v Action=%q", rep.DryRun, rep.Action)
+	if !rep.DryRun {
+		t.Errorf("report DryRun=%v", rep.DryRun)
 	}
 	kr := regionByName(t, rep, "eu-north-1").Kinds[0]
-	if !slices.Equal(kr.WouldStop, []string{"i-a"}) || !slices.Equal(kr.WouldTerminate, []string{"term-b"}) {
-		t.Errorf("eu-north-1 plan: would stop %v, would terminate %v", kr.WouldStop, kr.WouldTerminate)
+	if !slices.Equal(kr.IDs("would stop"), []string{"i-a"}) || !slices.Equal(kr.IDs("would terminate"), []string{"term-b"}) {
+		t.Errorf("eu-north-1 plan: %+v", kr.Counts)
 	}
-	if len(kr.Stopped)+len(kr.Terminated) != 0 {
+	if len(kr.IDs("stopped"))+len(kr.IDs("terminated")) != 0 {
 		t.Errorf("dry run reports real actions: %+v", kr)
 	}
 	if len(kr.Refused) != 1 || kr.Refused[0].ID != "refuse-c" || kr.Refused[0].Reason == "" {
 		t.Errorf("refused = %+v", kr.Refused)
 	}
-	want := engine.Totals{Regions: 2, Found: 4, WouldStop: 2, WouldTerminate: 1, Refused: 1}
-	if rep.Totals != want {
+	want := engine.Totals{Regions: 2, Found: 4, Changed: 3, Refused: 1,
+		ByLabel: map[string]int{"would stop": 2, "would terminate": 1}}
+	if !reflect.DeepEqual(rep.Totals, want) {
 		t.Errorf("totals = %+v, want %+v", rep.Totals, want)
 	}
 	if err := rep.Err(); err != nil {
@@ -316,7 +324,7 @@ func TestRunReportsRefusedWithReason(t *testing.T) {
 		t.Fatalf("refused = %+v, want 2", kr.Refused)
 	}
 	for _, r := range kr.Refused {
-		if !strings.HasPrefix(r.ID, "refuse-") || r.Reason != "exempt by ID" {
+		if !strings.HasPrefix(r.ID, "refuse-") || r.Reason != "left alone by the kind" {
 			t.Errorf("refusal %+v", r)
 		}
 	}
@@ -325,7 +333,7 @@ func TestRunReportsRefusedWithReason(t *testing.T) {
 			t.Errorf("refused %s was passed to Contain", d.Resource.ID)
 		}
 	}
-	if len(k.containToDo["us-east-1"]) != 1 || rep.Totals.Refused != 2 || rep.Totals.Stopped != 1 {
+	if len(k.containToDo["us-east-1"]) != 1 || rep.Totals.Refused != 2 || rep.Totals.ByLabel["stopped"] != 1 {
 		t.Errorf("contain todo %+v, totals %+v", k.containToDo, rep.Totals)
 	}
 }
@@ -409,7 +417,7 @@ func TestRunRegionTimeoutBoundsOneRegion(t *testing.T) {
 	if got := rep.FailedRegions(); !slices.Equal(got, []string{"me-south-1"}) {
 		t.Errorf("FailedRegions = %v", got)
 	}
-	if rep.Totals.Stopped != 1 {
+	if rep.Totals.ByLabel["stopped"] != 1 {
 		t.Errorf("totals = %+v", rep.Totals)
 	}
 }
@@ -424,26 +432,27 @@ func TestRunTotalsAddUp(t *testing.T) {
 			"eu-west-1": res("i-ok2", "term-prot"),
 		},
 		outcome: func(d engine.Decision) engine.Outcome {
-			o := engine.Outcome{ID: d.Resource.ID, Action: d.Action, Status: engine.StatusDone}
+			o := engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: engine.StatusDone}
 			switch id := d.Resource.ID; {
 			case id == "i-gone":
 				o.Status = engine.StatusGone
 			case id == "i-fail":
 				o.Status, o.Code, o.Message = engine.StatusFailed, "UnauthorizedOperation", "denied"
 			case strings.HasSuffix(id, "prot"):
-				o.ProtectionOverridden, o.Note = true, "protection turned off"
+				o.Also, o.Note = []engine.Change{{Verb: engine.Verb{Past: "protection turned off", Plan: "turn off protection"}}}, "protection turned off"
 			}
 			return o
 		},
 	}
 	e := newEngine(fakeRegions{regions: []string{"us-east-1", "eu-west-1"}}, engine.Options{}, k1, k2)
 
-	rep := e.Run(context.Background(), engine.Policy{Action: engine.ActionStop})
+	rep := e.Run(context.Background(), engine.Policy{})
 
 	want := engine.Totals{
-		Regions: 2, Found: 11, Stopped: 5, Terminated: 2, Gone: 1, Refused: 2, Failed: 1, ProtectionForced: 2,
+		Regions: 2, Found: 11, Changed: 7, Gone: 1, Refused: 2, Failed: 1, Also: 2,
+		ByLabel: map[string]int{"stopped": 5, "terminated": 2, "already gone": 1, "failed": 1},
 	}
-	if rep.Totals != want {
+	if !reflect.DeepEqual(rep.Totals, want) {
 		t.Errorf("totals = %+v\nwant     %+v", rep.Totals, want)
 	}
 	// Kinds keep their order in every region.
@@ -453,11 +462,13 @@ func TestRunTotalsAddUp(t *testing.T) {
 		}
 	}
 	us := regionByName(t, rep, "us-east-1").Kinds[1]
-	if len(us.Failed) != 1 || us.Failed[0] != (engine.Failure{ID: "i-fail", Action: engine.ActionStop, Code: "UnauthorizedOperation", Message: "denied"}) {
-		t.Errorf("failed = %+v", us.Failed)
+	if f := us.Failed(); len(f) != 1 || f[0].ID != "i-fail" || f[0].Verb != verbStop || f[0].Code != "UnauthorizedOperation" || f[0].Message != "denied" {
+		t.Errorf("failed = %+v", f)
 	}
-	if us.Notes["i-prot"] == "" {
-		t.Errorf("notes = %v, want the protection note", us.Notes)
+	for _, o := range us.Outcomes {
+		if o.ID == "i-prot" && (o.Note == "" || len(o.Also) != 1) {
+			t.Errorf("i-prot outcome = %+v, want the protection change and note", o)
+		}
 	}
 	err := rep.Err()
 	if err == nil || !strings.Contains(err.Error(), "1 resource(s) could not be contained") {
@@ -481,31 +492,11 @@ func TestRunSecondRunFindsNothing(t *testing.T) {
 	if err := rep.Err(); err != nil {
 		t.Errorf("Err = %v", err)
 	}
-	if want := (engine.Totals{Regions: 2}); rep.Totals != want {
+	if want := (engine.Totals{Regions: 2}); !reflect.DeepEqual(rep.Totals, want) {
 		t.Errorf("totals = %+v, want %+v", rep.Totals, want)
 	}
 	if n := k.containCalls(); n != 0 {
 		t.Errorf("Contain called %d times with nothing to do", n)
-	}
-}
-
-func TestParseAction(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		in      string
-		want    engine.Action
-		wantErr bool
-	}{
-		{"stop", engine.ActionStop, false},
-		{"terminate", engine.ActionTerminate, false},
-		{"none", "", true},
-		{"", "", true},
-		{"STOP", "", true},
-	} {
-		got, err := engine.ParseAction(tc.in)
-		if got != tc.want || (err != nil) != tc.wantErr {
-			t.Errorf("ParseAction(%q) = %q, %v", tc.in, got, err)
-		}
 	}
 }
 
@@ -521,10 +512,150 @@ func TestRunContainsWhatWasListedBeforeAListingFailure(t *testing.T) {
 	rep := e.Run(context.Background(), stopPolicy)
 
 	kr := regionByName(t, rep, "eu-west-1").Kinds[0]
-	if !slices.Equal(kr.Stopped, []string{"page1-a", "page1-b"}) {
-		t.Errorf("stopped = %v, want the instances listed before the failure", kr.Stopped)
+	if got := kr.IDs("stopped"); !slices.Equal(got, []string{"page1-a", "page1-b"}) {
+		t.Errorf("stopped = %v, want the instances listed before the failure", got)
 	}
 	if !strings.Contains(kr.Error, "page 2") || rep.Err() == nil {
 		t.Errorf("kind error %q, report error %v: the listing failure must still fail the region", kr.Error, rep.Err())
+	}
+}
+
+// Exemptions are the engine's, for every kind: an exempt ID never reaches
+// Decide or Contain, and the report names the setting that exempts it.
+func TestRunExemptsByIDForEveryKind(t *testing.T) {
+	t.Parallel()
+	k1 := &fakeKind{name: "groups", found: map[string][]engine.Resource{"us-east-1": res("owner-asg", "attacker-asg")}}
+	k2 := &fakeKind{name: "instances", found: map[string][]engine.Resource{"us-east-1": res("i-owner", "i-attacker")}}
+	e := newEngine(fakeRegions{regions: []string{"us-east-1"}}, engine.Options{}, k1, k2)
+
+	rep := e.Run(context.Background(), engine.Policy{Exempt: map[string]string{
+		"owner-asg": "KILLSWITCH_EXEMPT_NAMES", "i-owner": "KILLSWITCH_EXEMPT_INSTANCE_IDS"}})
+
+	for _, kr := range rep.Regions[0].Kinds {
+		if len(kr.Refused) != 1 || !strings.HasPrefix(kr.Refused[0].Reason, "exempt by ID at deploy time (KILLSWITCH_EXEMPT_") {
+			t.Errorf("%s refused = %+v", kr.Kind, kr.Refused)
+		}
+		if kr.Changed() != 1 {
+			t.Errorf("%s changed %d, want the attacker's one", kr.Kind, kr.Changed())
+		}
+	}
+	for _, k := range []*fakeKind{k1, k2} {
+		for _, d := range k.containToDo["us-east-1"] {
+			if strings.Contains(d.Resource.ID, "owner") {
+				t.Errorf("exempt %s reached Contain", d.Resource.ID)
+			}
+		}
+	}
+}
+
+// No outcome is dropped: an unknown status or an empty verb is counted
+// where the report can see it, fails the run, and a decision the kind
+// forgot, or a Contain that panicked, is reported as failed.
+func TestRunPlacesEveryOutcome(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		outcome   func(d engine.Decision) engine.Outcome
+		panics    bool
+		wantLabel string
+		wantCode  string
+	}{
+		{name: "unknown status", outcome: func(d engine.Decision) engine.Outcome {
+			return engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: "exploded"}
+		}, wantLabel: "UNPLACED: unknown status exploded"},
+		{name: "empty verb", outcome: func(d engine.Decision) engine.Outcome {
+			return engine.Outcome{ID: d.Resource.ID, Status: engine.StatusDone}
+		}, wantLabel: "UNPLACED: unknown verb (done)"},
+		{name: "no outcome at all", outcome: func(d engine.Decision) engine.Outcome {
+			return engine.Outcome{ID: "someone-else", Verb: d.Verb, Status: engine.StatusDone}
+		}, wantLabel: engine.LabelFailed, wantCode: "NoOutcome"},
+		{name: "contain panics", panics: true, wantLabel: engine.LabelFailed, wantCode: "InternalError"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			k := &fakeKind{name: "things", found: map[string][]engine.Resource{"us-east-1": res("i-1")}, outcome: tc.outcome}
+			if tc.panics {
+				k.outcome = func(engine.Decision) engine.Outcome { panic("kind bug") }
+			}
+			e := newEngine(fakeRegions{regions: []string{"us-east-1"}}, engine.Options{}, k)
+
+			rep := e.Run(context.Background(), engine.Policy{})
+
+			kr := rep.Regions[0].Kinds[0]
+			if got := kr.IDs(tc.wantLabel); !slices.Contains(got, "i-1") {
+				t.Errorf("outcomes %+v: i-1 not placed under %q", kr.Outcomes, tc.wantLabel)
+			}
+			if rep.Totals.ByLabel[tc.wantLabel] == 0 {
+				t.Errorf("totals %+v lack %q", rep.Totals, tc.wantLabel)
+			}
+			if rep.Err() == nil {
+				t.Errorf("Err = nil: an outcome that is not a containment must fail the run")
+			}
+			if tc.wantCode != "" {
+				if f := kr.Failed(); len(f) == 0 || f[len(f)-1].Code != tc.wantCode {
+					t.Errorf("failed = %+v, want code %s", f, tc.wantCode)
+				}
+			}
+		})
+	}
+}
+
+// The prior state a kind records travels into the report, for the restore:
+// the kind's own type in the outcome, its description for people.
+func TestRunCarriesPriorState(t *testing.T) {
+	t.Parallel()
+	r := engine.Resource{ID: "g1", Prior: sizes{Min: 2, Max: 9, Desired: 5}}
+	k := &fakeKind{name: "groups", found: map[string][]engine.Resource{"us-east-1": {r}},
+		outcome: func(d engine.Decision) engine.Outcome {
+			return engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: engine.StatusDone, Prior: d.Resource.Prior}
+		}}
+	e := newEngine(fakeRegions{regions: []string{"us-east-1"}}, engine.Options{}, k)
+
+	for _, dry := range []bool{false, true} {
+		rep := e.Run(context.Background(), engine.Policy{DryRun: dry})
+		o := rep.Regions[0].Kinds[0].Outcomes[0]
+		if p, ok := o.Prior.(sizes); !ok || p != (sizes{Min: 2, Max: 9, Desired: 5}) {
+			t.Errorf("dry run %v: prior = %#v", dry, o.Prior)
+		}
+	}
+}
+
+type sizes struct{ Min, Max, Desired int }
+
+func (s sizes) Describe() string { return fmt.Sprintf("min %d, max %d, desired %d", s.Min, s.Max, s.Desired) }
+
+// A report read back from JSON (the Lambda's result, a manifest) keeps
+// every outcome and its prior state, as raw JSON for the kind to decode.
+func TestReportRoundTripsThroughJSON(t *testing.T) {
+	t.Parallel()
+	r := engine.Resource{ID: "g1", Prior: sizes{Min: 2, Max: 9, Desired: 5}}
+	k := &fakeKind{name: "groups", found: map[string][]engine.Resource{"us-east-1": {r}},
+		outcome: func(d engine.Decision) engine.Outcome {
+			return engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: engine.StatusDone, Prior: d.Resource.Prior,
+				Also: []engine.Change{{Verb: engine.Verb{Past: "unlocked", Plan: "unlock"}, Prior: sizes{Min: 1}}}}
+		}}
+	rep := newEngine(fakeRegions{regions: []string{"us-east-1"}}, engine.Options{}, k).Run(context.Background(), engine.Policy{})
+
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back engine.Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	o := back.Regions[0].Kinds[0].Outcomes[0]
+	var prior sizes
+	raw, ok := o.Prior.(engine.RawPrior)
+	if !ok || json.Unmarshal(raw, &prior) != nil || prior != (sizes{Min: 2, Max: 9, Desired: 5}) {
+		t.Errorf("prior back = %#v", o.Prior)
+	}
+	if len(o.Also) != 1 || o.Also[0].Prior == nil || o.Label() != "stopped" {
+		t.Errorf("outcome back = %+v", o)
+	}
+	again, _ := json.Marshal(&back)
+	if string(again) != string(b) {
+		t.Errorf("second marshal differs:\n%s\n%s", again, b)
 	}
 }

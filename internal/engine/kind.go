@@ -1,6 +1,9 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Kind is one kind of AWS resource the kill switch can contain. Each lives
 // in its own file in package resources and is listed in its table. A kind
@@ -151,4 +154,53 @@ func (o Outcome) Placed() bool {
 // dry run): a contained resource.
 func (o Outcome) Changed() bool {
 	return o.Placed() && (o.Status == StatusDone || o.Status == StatusPlanned)
+}
+
+// RawPrior is a prior state read back from a JSON report: the restore
+// decodes it into the kind's own type, which only the kind knows.
+type RawPrior json.RawMessage
+
+func (r RawPrior) Describe() string { return string(r) }
+
+func (r RawPrior) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+// UnmarshalJSON reads an outcome back from a report, keeping each prior
+// state as RawPrior.
+func (o *Outcome) UnmarshalJSON(b []byte) error {
+	type plain Outcome
+	var aux struct {
+		plain
+		Prior json.RawMessage `json:"prior,omitempty"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*o = Outcome(aux.plain)
+	o.Prior = rawPrior(aux.Prior)
+	return nil
+}
+
+// UnmarshalJSON reads a change back from a report, like Outcome's.
+func (c *Change) UnmarshalJSON(b []byte) error {
+	var aux struct {
+		Verb  Verb            `json:"verb"`
+		Prior json.RawMessage `json:"prior,omitempty"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*c = Change{Verb: aux.Verb, Prior: rawPrior(aux.Prior)}
+	return nil
+}
+
+func rawPrior(b json.RawMessage) PriorState {
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	return RawPrior(b)
 }

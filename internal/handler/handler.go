@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/killswitch/killswitch/internal/engine"
+	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/notify"
 	"github.com/killswitch/killswitch/internal/trigger"
 )
@@ -44,6 +45,15 @@ type Config struct {
 	// DeadlineReserve is kept back from the Lambda deadline to publish a
 	// partial report.
 	DeadlineReserve time.Duration
+	// Latch keeps the switch tripped between invokes; nil means none is
+	// configured, and a trip then sweeps once.
+	Latch latch.Store
+	// ResweepMinutes is the schedule's interval, for the report.
+	ResweepMinutes int
+	// FunctionName is how the report tells the owner to disarm.
+	FunctionName string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler handles one Lambda invoke.
@@ -55,6 +65,12 @@ type Handler struct {
 }
 
 func New(sw Sweeper, pub Publisher, cfg Config, log *slog.Logger) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.FunctionName == "" {
+		cfg.FunctionName = "killswitch"
+	}
 	return &Handler{sweeper: sw, publisher: pub, cfg: cfg, log: log}
 }
 
@@ -66,6 +82,10 @@ type Result struct {
 	// Notified says whether the message reached the notify topic.
 	Notified    bool   `json:"notified"`
 	NotifyError string `json:"notifyError,omitempty"`
+	// Latch is the latch after this invoke, when one is configured.
+	Latch *latch.State `json:"latch,omitempty"`
+	// RelaunchCaught is set when a scheduled re-sweep contained something.
+	RelaunchCaught bool `json:"relaunchCaught,omitempty"`
 }
 
 // TriggerLine is one classified trigger record.
@@ -98,7 +118,12 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, e
 		nc.Triggers = append(nc.Triggers, s.Summary)
 	}
 
-	if !res.Tripped {
+	switch {
+	case hasSource(signals, trigger.SourceDisarm):
+		return res, h.disarm(ctx, res, nc, signals)
+	case !res.Tripped && hasSource(signals, trigger.SourceSchedule):
+		return res, h.scheduled(ctx, res, nc)
+	case !res.Tripped:
 		return res, h.reportNoAction(ctx, res, nc, signals)
 	}
 
@@ -110,18 +135,157 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, e
 			policy.DryRun = true
 		}
 	}
+	rep := h.sweep(ctx, res, policy)
+	sweepErr := rep.Err()
+	// The latch is set after the sweep, not before, so a sweep is never
+	// delayed by it; a dry run never sets it.
+	latchErr := h.setLatch(ctx, res, signals, policy.DryRun)
+	if res.Latch != nil && res.Latch.Tripped {
+		nc.Latch = h.latchLines(*res.Latch)
+	} else if latchErr != nil {
+		nc.Latch = []string{"The latch could NOT be set, so the switch will not re-sweep on its schedule: " + latchErr.Error()}
+	}
+
+	pubErr := h.publish(ctx, res, notify.ForReport(nc, rep))
+	return res, errors.Join(sweepErr, latchErr, pubErr)
+}
+
+// sweep runs the engine inside the deadline reserve and logs the report.
+func (h *Handler) sweep(ctx context.Context, res *Result, policy engine.Policy) *engine.Report {
 	sweepCtx, cancel := h.sweepContext(ctx)
 	defer cancel()
 	rep := h.sweeper.Run(sweepCtx, policy)
 	res.Report = rep
-	sweepErr := rep.Err()
-	h.log.Log(ctx, levelFor(sweepErr), "sweep finished",
+	h.log.Log(ctx, levelFor(rep.Err()), "sweep finished",
 		"dry_run", rep.DryRun, "totals", rep.Totals,
 		"failed_regions", rep.FailedRegions(), "duration_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
 	h.logReport(rep)
+	return rep
+}
 
-	pubErr := h.publish(ctx, res, notify.ForReport(nc, rep))
-	return res, errors.Join(sweepErr, pubErr)
+// setLatch records the trip, so the schedule keeps re-sweeping.
+func (h *Handler) setLatch(ctx context.Context, res *Result, signals []trigger.Signal, dryRun bool) error {
+	if h.cfg.Latch == nil || dryRun {
+		return nil
+	}
+	st, err := h.cfg.Latch.Load(ctx)
+	if err != nil {
+		// Trip anyway: a latch that cannot be read must not keep the
+		// switch from holding.
+		h.log.Error("could not read the latch; setting it afresh", "error", err)
+		st = latch.State{}
+	}
+	var why []string
+	for _, s := range signals {
+		if s.Trips {
+			why = append(why, s.Summary)
+		}
+	}
+	st = st.Trip(h.cfg.Now().UTC(), strings.Join(why, "; "))
+	if err := h.cfg.Latch.Save(ctx, st); err != nil {
+		h.log.Error("could not set the latch: the switch will not re-sweep", "error", err)
+		return err
+	}
+	res.Latch = &st
+	h.log.Info("latch set", "latch", st)
+	return nil
+}
+
+// latchLines tell the owner that the switch holds, and how to disarm it.
+func (h *Handler) latchLines(st latch.State) []string {
+	return []string{
+		fmt.Sprintf("The switch stays TRIPPED (since %s) and sweeps every region again every %d minute(s),",
+			st.Since.Format("2006-01-02 15:04 UTC"), h.cfg.ResweepMinutes),
+		"containing anything started again, until you disarm it. Disarming undoes nothing. To disarm:",
+		fmt.Sprintf(`  aws lambda invoke --function-name %s --cli-binary-format raw-in-base64-out \`, h.cfg.FunctionName),
+		`    --payload '{"killswitch":"disarm","reason":"why"}' out.json`,
+	}
+}
+
+// scheduled is the schedule's invoke: while the latch is tripped it sweeps
+// again with the same policy, reporting at once what it caught; otherwise
+// it does nothing.
+func (h *Handler) scheduled(ctx context.Context, res *Result, nc notify.Context) error {
+	if h.cfg.Latch == nil {
+		h.log.Info("scheduled run: no latch configured, nothing to do")
+		return nil
+	}
+	st, err := h.cfg.Latch.Load(ctx)
+	if err != nil {
+		// Fail loudly: a latch nobody can read is a switch that may have
+		// stopped holding.
+		h.log.Error("scheduled run: could not read the latch", "error", err)
+		return err
+	}
+	res.Latch = &st
+	if !st.Tripped {
+		h.log.Info("scheduled run: armed, not tripped; nothing to sweep")
+		return nil
+	}
+	rep := h.sweep(ctx, res, h.cfg.Policy)
+	caught := rep.Totals.Changed
+	now := h.cfg.Now().UTC()
+	st = st.Resweep(now, caught)
+	res.RelaunchCaught = caught > 0
+
+	var pubErr error
+	switch {
+	case caught > 0 || rep.Err() != nil:
+		nc.Resweep = true
+		nc.Triggers = []string{fmt.Sprintf("scheduled re-sweep #%d; tripped since %s by: %s",
+			st.Resweeps, st.Since.Format("2006-01-02 15:04 UTC"), st.Reason)}
+		nc.Latch = h.latchLines(st)
+		pubErr = h.publish(ctx, res, notify.ForReport(nc, rep))
+	case st.DigestDue(now):
+		st.LastDigest = now
+		pubErr = h.publish(ctx, res, notify.ForDigest(nc, notify.Digest{
+			Since: st.Since, Reason: st.Reason, Resweeps: st.Resweeps, Relaunches: st.Relaunches,
+		}, h.latchLines(st)))
+	default:
+		h.log.Info("scheduled re-sweep: nothing new", "resweeps", st.Resweeps)
+	}
+	saveErr := h.cfg.Latch.Save(ctx, st)
+	if saveErr != nil {
+		h.log.Error("could not update the latch", "error", saveErr)
+	}
+	res.Latch = &st
+	return errors.Join(rep.Err(), pubErr, saveErr)
+}
+
+// disarm clears the latch at the owner's direct request. It undoes nothing.
+func (h *Handler) disarm(ctx context.Context, res *Result, nc notify.Context, signals []trigger.Signal) error {
+	if h.cfg.Latch == nil {
+		return errors.New("disarm: no latch is configured (KILLSWITCH_LATCH_PARAMETER), so there is nothing to disarm")
+	}
+	st, err := h.cfg.Latch.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("disarm: %w", err)
+	}
+	reason := ""
+	for _, s := range signals {
+		if s.Source == trigger.SourceDisarm && s.Manual != nil {
+			reason = s.Manual.Reason
+		}
+	}
+	was := st
+	st = st.Disarm(h.cfg.Now().UTC(), reason)
+	if err := h.cfg.Latch.Save(ctx, st); err != nil {
+		return fmt.Errorf("disarm: %w", err)
+	}
+	res.Latch = &st
+	h.log.Info("disarmed", "was", was, "reason", reason)
+	return h.publish(ctx, res, notify.ForDisarm(nc, notify.Digest{
+		Since: was.Since, Reason: was.Reason, Resweeps: was.Resweeps, Relaunches: was.Relaunches,
+	}, was.Tripped, reason))
+}
+
+func hasSource(signals []trigger.Signal, src trigger.Source) bool {
+	for _, s := range signals {
+		if s.Source == src {
+			return true
+		}
+	}
+	return false
 }
 
 // outcomesPerLogLine keeps each log line far below CloudWatch Logs' 256 KB

@@ -39,11 +39,22 @@ func (f *fakeSweeper) Run(ctx context.Context, p engine.Policy) *engine.Report {
 		return f.report(ctx, p)
 	}
 	now := time.Now().UTC()
-	return &engine.Report{
-		DryRun: p.DryRun, Action: p.Action, StartedAt: now, FinishedAt: now,
-		Regions: []engine.RegionReport{{Region: "us-east-1", Kinds: []engine.KindReport{{Kind: "EC2 instances", Found: 1, Stopped: []string{"i-0123456789abcdef0"}}}}},
-		Totals:  engine.Totals{Regions: 1, Found: 1, Stopped: 1},
+	rep := &engine.Report{
+		DryRun: p.DryRun, StartedAt: now, FinishedAt: now,
+		Regions: []engine.RegionReport{{Region: "us-east-1", Kinds: []engine.KindReport{{Kind: "EC2 instances", Noun: "instance", Found: 1,
+			Outcomes: []engine.Outcome{{ID: "i-0123456789abcdef0", Verb: stopVerb, Status: status(p)}}}}}},
 	}
+	rep.Retally()
+	return rep
+}
+
+var stopVerb = engine.Verb{Past: "stopped", Plan: "stop"}
+
+func status(p engine.Policy) engine.Status {
+	if p.DryRun {
+		return engine.StatusPlanned
+	}
+	return engine.StatusDone
 }
 
 // fakePublisher records each message; err fails every publish.
@@ -115,13 +126,9 @@ func alarmState(t *testing.T, state string) []byte {
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func defaults(t *testing.T) settings.Settings {
+func defaults(t *testing.T) handler.Config {
 	t.Helper()
-	s, err := settings.Load(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return handler.Config{DeadlineReserve: settings.Default().DeadlineReserve, PolicyLine: "EC2 action: stop"}
 }
 
 func TestHandleEvents(t *testing.T) {
@@ -214,15 +221,14 @@ func TestHandleDryRun(t *testing.T) {
 func TestHandlePassesThePolicy(t *testing.T) {
 	t.Parallel()
 	s := defaults(t)
-	s.Policy.Action = engine.ActionTerminate
-	s.Policy.Exempt = map[string]bool{"i-0123456789abcdef0": true}
+	s.Policy.Exempt = map[string]string{"i-0123456789abcdef0": settings.EnvExemptInstanceIDs}
 	sw := &fakeSweeper{}
 
 	if _, err := handler.New(sw, &fakePublisher{}, s, quiet()).Handle(context.Background(), budgetActual(t)); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
 	p := sw.policies[0]
-	if p.Action != engine.ActionTerminate || !p.Exempt["i-0123456789abcdef0"] || !p.TerminateUnstoppable || !p.OverrideProtection {
+	if p.Exempt["i-0123456789abcdef0"] != settings.EnvExemptInstanceIDs || p.DryRun {
 		t.Errorf("policy = %+v", p)
 	}
 }
@@ -230,14 +236,15 @@ func TestHandlePassesThePolicy(t *testing.T) {
 func TestHandleSweepFailureStillPublishes(t *testing.T) {
 	t.Parallel()
 	sw := &fakeSweeper{report: func(_ context.Context, p engine.Policy) *engine.Report {
-		return &engine.Report{
-			Action: p.Action,
+		rep := &engine.Report{
 			Regions: []engine.RegionReport{{Region: "eu-west-1", Kinds: []engine.KindReport{{
-				Kind: "EC2 instances", Found: 1,
-				Failed: []engine.Failure{{ID: "i-0123456789abcdef0", Action: engine.ActionStop, Code: "UnauthorizedOperation", Message: "api error UnauthorizedOperation: denied"}},
+				Kind: "EC2 instances", Noun: "instance", Found: 1,
+				Outcomes: []engine.Outcome{{ID: "i-0123456789abcdef0", Verb: stopVerb, Status: engine.StatusFailed,
+					Code: "UnauthorizedOperation", Message: "api error UnauthorizedOperation: denied"}},
 			}}}},
-			Totals: engine.Totals{Regions: 1, Found: 1, Failed: 1},
 		}
+		rep.Retally()
+		return rep
 	}}
 	pub := &fakePublisher{}
 
@@ -348,7 +355,7 @@ func TestHandlePublishesAfterTheSweepDeadline(t *testing.T) {
 	s.DeadlineReserve = 10 * time.Second
 	sw := &fakeSweeper{report: func(ctx context.Context, p engine.Policy) *engine.Report {
 		<-ctx.Done()
-		return &engine.Report{Action: p.Action,
+		return &engine.Report{
 			Regions: []engine.RegionReport{{Region: "us-east-1", Error: "not reached: " + ctx.Err().Error(), NotReached: true}},
 			Totals:  engine.Totals{Regions: 1, RegionsFailed: 1}}
 	}}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -33,6 +34,11 @@ type Context struct {
 	Triggers []string // one human line per trigger record
 	// Policy is the owner's choices in a few words, e.g. "EC2 action: stop".
 	Policy string
+	// Latch says, line by line, that the switch stays tripped and how to
+	// disarm it (or that the latch could not be set).
+	Latch []string
+	// Resweep marks a scheduled re-sweep that caught something relaunched.
+	Resweep bool
 }
 
 // ForReport writes the message for a sweep. It knows no kind: each kind's
@@ -42,6 +48,8 @@ func ForReport(c Context, r *engine.Report) Message {
 	noun := commonNoun(r)
 	var subject string
 	switch {
+	case c.Resweep && r.Err() == nil:
+		subject = fmt.Sprintf("killswitch: RELAUNCH CAUGHT - contained %d %s(s) in %d region(s)", t.Changed, noun, regionsWithWork(r))
 	case r.DryRun:
 		subject = fmt.Sprintf("killswitch DRY RUN: would contain %d %s(s) in %d region(s)", t.Changed, noun, regionsWithWork(r))
 	case r.Err() != nil:
@@ -56,6 +64,8 @@ func ForReport(c Context, r *engine.Report) Message {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 
 	switch {
+	case c.Resweep:
+		w("KILLSWITCH RE-SWEEP - something was running again while the switch was tripped; it was contained.")
 	case r.DryRun:
 		w("KILLSWITCH DRY RUN - nothing was changed.")
 	case r.Err() != nil:
@@ -92,6 +102,13 @@ func ForReport(c Context, r *engine.Report) Message {
 
 	writeRegionTable(w, r)
 	writeFailures(w, r)
+	if len(c.Latch) > 0 {
+		w("THE SWITCH HOLDS")
+		for _, l := range c.Latch {
+			w("  %s", l)
+		}
+		w("")
+	}
 
 	w("WHAT TO DO NEXT")
 	w("  1. Sign in as the root user, change its password, and turn on MFA for root and every IAM user.")
@@ -219,6 +236,66 @@ func commonNoun(r *engine.Report) string {
 		return "resource"
 	}
 	return noun
+}
+
+// Digest is what the latch says about a switch that has been tripped.
+type Digest struct {
+	Since      time.Time
+	Reason     string
+	Resweeps   int
+	Relaunches int
+}
+
+func (d Digest) lines(w func(string, ...any)) {
+	w("  Tripped since: %s", d.Since.Format("2006-01-02 15:04 UTC"))
+	w("  Tripped by:    %s", d.Reason)
+	w("  Re-sweeps since: %d; resources caught running again: %d", d.Resweeps, d.Relaunches)
+}
+
+// ForDigest writes the daily note that the switch is still tripped and the
+// re-sweeps found nothing new.
+func ForDigest(c Context, d Digest, latch []string) Message {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("killswitch is STILL TRIPPED. The last day's re-sweeps found nothing new running.")
+	if c.Account != "" {
+		w("Account: %s", c.Account)
+	}
+	w("")
+	d.lines(w)
+	w("")
+	for _, l := range latch {
+		w("%s", l)
+	}
+	return Message{Subject: cleanSubject(fmt.Sprintf("killswitch: still tripped, %d re-sweep(s), nothing new", d.Resweeps)), Body: capBody(b.String())}
+}
+
+// ForDisarm writes the notice that the owner disarmed the switch.
+func ForDisarm(c Context, d Digest, wasTripped bool, reason string) Message {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("killswitch was DISARMED by a direct invoke. Reason: %s", orNone(reason))
+	if c.Account != "" {
+		w("Account: %s", c.Account)
+	}
+	w("")
+	if wasTripped {
+		d.lines(w)
+	} else {
+		w("  It was not tripped.")
+	}
+	w("")
+	w("The scheduled re-sweeps stop; a new budget alert or alarm trips the switch again.")
+	w("Nothing was undone: what was stopped or scaled to 0 stays so until you restore it.")
+	w("If you did not disarm it, someone holds credentials that can invoke the function: trip it again at once.")
+	return Message{Subject: cleanSubject("killswitch: DISARMED - " + orNone(reason)), Body: capBody(b.String())}
+}
+
+func orNone(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "no reason given"
+	}
+	return s
 }
 
 // ForNoAction writes the message for a trigger that did not trip, such as a

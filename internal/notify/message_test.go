@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,10 +14,16 @@ import (
 	"github.com/killswitch/killswitch/internal/notify"
 )
 
+var (
+	stop = engine.Verb{Past: "stopped", Plan: "stop", Note: "their disks (EBS) are kept"}
+	term = engine.Verb{Past: "terminated", Plan: "terminate"}
+	none = engine.Verb{} // refused
+)
+
 // planned is what the scripted kind does to one instance.
 type planned struct {
 	id     string
-	action engine.Action // ActionNone: refused
+	action engine.Verb // none: refused
 	status engine.Status
 	code   string
 }
@@ -29,8 +36,9 @@ type scriptedKind struct {
 }
 
 func (*scriptedKind) Name() string { return "EC2 instances" }
+func (*scriptedKind) Noun() string { return "instance" }
 
-func (k *scriptedKind) Find(_ context.Context, region string, _ engine.Policy) ([]engine.Resource, error) {
+func (k *scriptedKind) Find(_ context.Context, region string) ([]engine.Resource, error) {
 	if err := k.findErr[region]; err != nil {
 		return nil, err
 	}
@@ -50,20 +58,19 @@ func (k *scriptedKind) lookup(r engine.Resource) planned {
 	panic("unknown " + r.ID)
 }
 
-func (k *scriptedKind) Decide(r engine.Resource, _ engine.Policy) engine.Decision {
+func (k *scriptedKind) Decide(r engine.Resource) engine.Decision {
 	p := k.lookup(r)
-	d := engine.Decision{Resource: r, Action: p.action, Reason: "scripted"}
-	if p.action == engine.ActionNone {
-		d.Reason = "exempt by ID at deploy time"
+	if p.action == none {
+		return engine.Leave(r, "exempt by ID at deploy time")
 	}
-	return d
+	return engine.Act(r, p.action, "scripted")
 }
 
-func (k *scriptedKind) Contain(_ context.Context, _ string, todo []engine.Decision, _ engine.Policy) []engine.Outcome {
+func (k *scriptedKind) Contain(_ context.Context, _ string, todo []engine.Decision) []engine.Outcome {
 	var outs []engine.Outcome
 	for _, d := range todo {
 		p := k.lookup(d.Resource)
-		o := engine.Outcome{ID: p.id, Action: p.action, Status: p.status, Code: p.code}
+		o := engine.Outcome{ID: p.id, Verb: p.action, Status: p.status, Code: p.code}
 		if p.status == engine.StatusFailed {
 			o.Message = p.code + ": fake failure"
 		}
@@ -81,7 +88,7 @@ func sweep(t *testing.T, regions []string, k *scriptedKind, p engine.Policy) *en
 	return engine.New(regionList(regions), []engine.Kind{k}, engine.Options{}).Run(context.Background(), p)
 }
 
-func instances(prefix string, n int, action engine.Action, status engine.Status) []planned {
+func instances(prefix string, n int, action engine.Verb, status engine.Status) []planned {
 	out := make([]planned, n)
 	for i := range out {
 		out[i] = planned{id: fmt.Sprintf("i-%s%015x", prefix, i), action: action, status: status}
@@ -115,11 +122,11 @@ func mustContain(t *testing.T, body string, wants ...string) {
 func TestForReportNormalTrip(t *testing.T) {
 	t.Parallel()
 	k := &scriptedKind{script: map[string][]planned{
-		"us-east-1":  append(instances("a", 7, engine.ActionStop, engine.StatusDone), instances("b", 2, engine.ActionTerminate, engine.StatusDone)...),
-		"ap-south-2": instances("c", 3, engine.ActionStop, engine.StatusDone),
-		"eu-west-1":  {{id: "i-0exempt000000001", action: engine.ActionNone}},
+		"us-east-1":  append(instances("a", 7, stop, engine.StatusDone), instances("b", 2, term, engine.StatusDone)...),
+		"ap-south-2": instances("c", 3, stop, engine.StatusDone),
+		"eu-west-1":  {{id: "i-0exempt000000001", action: none}},
 	}}
-	rep := sweep(t, []string{"us-east-1", "ap-south-2", "eu-west-1", "us-west-2"}, k, engine.Policy{Action: engine.ActionStop})
+	rep := sweep(t, []string{"us-east-1", "ap-south-2", "eu-west-1", "us-west-2"}, k, engine.Policy{})
 
 	m := notify.ForReport(tripContext, rep)
 
@@ -130,8 +137,8 @@ func TestForReportNormalTrip(t *testing.T) {
 	mustContain(t, m.Body,
 		"Account: 111122223333",
 		tripContext.Triggers[0],
-		"Stopped:    10 instance(s)",
-		"Terminated: 2 instance(s)",
+		"EC2 instances: 10 stopped, 2 terminated",
+		"stopped: their disks (EBS) are kept",
 		"Left alone on purpose: 1",
 		"i-0exempt000000001 (eu-west-1): exempt by ID",
 		"BY REGION",
@@ -155,12 +162,12 @@ func TestForReportFailures(t *testing.T) {
 	t.Parallel()
 	k := &scriptedKind{
 		script: map[string][]planned{
-			"us-east-1": append(instances("a", 4, engine.ActionStop, engine.StatusDone),
-				planned{id: "i-0badbadbadbadbad1", action: engine.ActionStop, status: engine.StatusFailed, code: "UnauthorizedOperation"}),
+			"us-east-1": append(instances("a", 4, stop, engine.StatusDone),
+				planned{id: "i-0badbadbadbadbad1", action: stop, status: engine.StatusFailed, code: "UnauthorizedOperation"}),
 		},
 		findErr: map[string]error{"me-central-1": errors.New("AuthFailure: not enabled")},
 	}
-	rep := sweep(t, []string{"us-east-1", "me-central-1"}, k, engine.Policy{Action: engine.ActionStop})
+	rep := sweep(t, []string{"us-east-1", "me-central-1"}, k, engine.Policy{})
 
 	m := notify.ForReport(tripContext, rep)
 
@@ -173,7 +180,7 @@ func TestForReportFailures(t *testing.T) {
 		"WHAT FAILED",
 		"me-central-1: EC2 instances NOT SWEPT",
 		"AuthFailure",
-		"i-0badbadbadbadbad1 (us-east-1) stop failed",
+		"instance i-0badbadbadbadbad1 (us-east-1): stop failed",
 		"UnauthorizedOperation",
 		"NOT SWEPT",
 	)
@@ -182,9 +189,9 @@ func TestForReportFailures(t *testing.T) {
 func TestForReportDryRun(t *testing.T) {
 	t.Parallel()
 	k := &scriptedKind{script: map[string][]planned{
-		"us-east-1": append(instances("a", 5, engine.ActionStop, engine.StatusDone), instances("b", 1, engine.ActionTerminate, engine.StatusDone)...),
+		"us-east-1": append(instances("a", 5, stop, engine.StatusDone), instances("b", 1, term, engine.StatusDone)...),
 	}}
-	rep := sweep(t, []string{"us-east-1"}, k, engine.Policy{Action: engine.ActionStop, DryRun: true})
+	rep := sweep(t, []string{"us-east-1"}, k, engine.Policy{DryRun: true})
 
 	m := notify.ForReport(tripContext, rep)
 
@@ -192,15 +199,15 @@ func TestForReportDryRun(t *testing.T) {
 	if !strings.Contains(m.Subject, "DRY RUN") || !strings.Contains(m.Subject, "6") {
 		t.Errorf("subject %q", m.Subject)
 	}
-	mustContain(t, m.Body, "nothing was changed", "Would stop:      5", "Would terminate: 1")
-	if strings.Contains(m.Body, "Stopped:") {
+	mustContain(t, m.Body, "nothing was changed", "EC2 instances: 5 would stop, 1 would terminate")
+	if strings.Contains(m.Body, " stopped") {
 		t.Error("dry-run body claims instances were stopped")
 	}
 }
 
 func TestForReportNothingFound(t *testing.T) {
 	t.Parallel()
-	rep := sweep(t, []string{"us-east-1", "eu-west-1"}, &scriptedKind{}, engine.Policy{Action: engine.ActionStop})
+	rep := sweep(t, []string{"us-east-1", "eu-west-1"}, &scriptedKind{}, engine.Policy{})
 
 	m := notify.ForReport(tripContext, rep)
 
@@ -213,7 +220,7 @@ func TestForReportNothingFound(t *testing.T) {
 
 func TestForReportDiscoveryFailureIsListed(t *testing.T) {
 	t.Parallel()
-	rep := sweep(t, []string{"us-east-1"}, &scriptedKind{script: map[string][]planned{"us-east-1": instances("a", 1, engine.ActionStop, engine.StatusDone)}}, engine.Policy{Action: engine.ActionStop})
+	rep := sweep(t, []string{"us-east-1"}, &scriptedKind{script: map[string][]planned{"us-east-1": instances("a", 1, stop, engine.StatusDone)}}, engine.Policy{})
 	rep.RegionDiscoveryError = "listing enabled regions (ec2:DescribeRegions): AccessDenied"
 
 	m := notify.ForReport(tripContext, rep)
@@ -228,7 +235,7 @@ func TestForReportHugeSweepStaysSmall(t *testing.T) {
 	script := map[string][]planned{}
 	var regions []string
 	failing := func(prefix string, n int) []planned {
-		out := instances(prefix, n, engine.ActionStop, engine.StatusFailed)
+		out := instances(prefix, n, stop, engine.StatusFailed)
 		for i := range out {
 			out[i].code = "InsufficientInstanceCapacity"
 		}
@@ -237,15 +244,16 @@ func TestForReportHugeSweepStaysSmall(t *testing.T) {
 	for r := range 30 {
 		region := fmt.Sprintf("xx-region-%02d", r)
 		regions = append(regions, region)
-		script[region] = append(script[region], instances(fmt.Sprintf("a%02x", r), 300, engine.ActionStop, engine.StatusDone)...)
-		script[region] = append(script[region], instances(fmt.Sprintf("b%02x", r), 10, engine.ActionNone, "")...)
+		script[region] = append(script[region], instances(fmt.Sprintf("a%02x", r), 300, stop, engine.StatusDone)...)
+		script[region] = append(script[region], instances(fmt.Sprintf("b%02x", r), 10, none, "")...)
 		script[region] = append(script[region], failing(fmt.Sprintf("c%02x", r), 16)...)
 	}
 	script[regions[1]] = append(script[regions[1]], failing("d00", 20)...)
-	script[regions[0]] = append(script[regions[0]], instances("e00", 200, engine.ActionTerminate, engine.StatusDone)...)
-	rep := sweep(t, regions, &scriptedKind{script: script}, engine.Policy{Action: engine.ActionStop})
-	want := engine.Totals{Regions: 30, Found: 10000, Stopped: 9000, Terminated: 200, Refused: 300, Failed: 500}
-	if rep.Totals != want {
+	script[regions[0]] = append(script[regions[0]], instances("e00", 200, term, engine.StatusDone)...)
+	rep := sweep(t, regions, &scriptedKind{script: script}, engine.Policy{})
+	want := engine.Totals{Regions: 30, Found: 10000, Changed: 9200, Refused: 300, Failed: 500,
+		ByLabel: map[string]int{"stopped": 9000, "terminated": 200, "failed": 500}}
+	if !reflect.DeepEqual(rep.Totals, want) {
 		t.Fatalf("fixture totals = %+v, want %+v", rep.Totals, want)
 	}
 
@@ -296,9 +304,9 @@ func TestForReportCapsRegionTable(t *testing.T) {
 	for r := range 45 {
 		region := fmt.Sprintf("xx-region-%02d", r)
 		regions = append(regions, region)
-		script[region] = instances(fmt.Sprintf("%02x", r), 1, engine.ActionStop, engine.StatusDone)
+		script[region] = instances(fmt.Sprintf("%02x", r), 1, stop, engine.StatusDone)
 	}
-	rep := sweep(t, regions, &scriptedKind{script: script}, engine.Policy{Action: engine.ActionStop})
+	rep := sweep(t, regions, &scriptedKind{script: script}, engine.Policy{})
 
 	m := notify.ForReport(tripContext, rep)
 

@@ -63,8 +63,10 @@ func (p ProtectionPrior) Describe() string {
 type EC2InstanceOptions struct {
 	// Terminate terminates every instance instead of stopping it.
 	Terminate bool
-	// TerminateUnstoppable terminates, in stop mode, what cannot be stopped
-	// (one-time Spot, instance-store root); otherwise it is left running.
+	// TerminateUnstoppable terminates, in stop mode, what cannot be stopped:
+	// an instance-store root (known from the describe data) or a one-time
+	// Spot instance (known when EC2 refuses the stop). Otherwise it is left
+	// running and reported.
 	TerminateUnstoppable bool
 	// OverrideProtection turns off stop and termination protection that
 	// blocks the action, then retries it.
@@ -149,6 +151,12 @@ func (k *EC2Instances) Decide(r engine.Resource) engine.Decision {
 	}
 	why := unstoppableReason(r)
 	switch {
+	case why == "" && isSpot(r):
+		// Stopped first like any other: a persistent request's instance can
+		// be stopped, which disables the request, while terminating it would
+		// make EC2 launch a replacement. A one-time Spot instance is refused
+		// with UnsupportedOperation, and only then terminated.
+		return engine.Act(r, VerbStopInstance, "action is stop; a Spot instance is stopped first, and terminated only if EC2 refuses (one-time Spot)")
 	case why == "":
 		return engine.Act(r, VerbStopInstance, "action is stop")
 	case k.opts.TerminateUnstoppable:
@@ -158,37 +166,48 @@ func (k *EC2Instances) Decide(r engine.Resource) engine.Decision {
 	}
 }
 
-// unstoppableReason says why EC2 would refuse to stop r, or "" if it would not.
+// unstoppableReason says why EC2 would refuse to stop r, or "" if it would
+// not. A Spot instance is not named here: the describe data does not say
+// whether its request is one-time (unstoppable) or persistent (stoppable),
+// so EC2's answer to the stop decides.
 func unstoppableReason(r engine.Resource) string {
-	switch {
-	case r.Attributes[attrLifecycle] == string(types.InstanceLifecycleTypeSpot):
-		// One-time Spot instances cannot be stopped, and the describe data
-		// does not say whether the request is one-time.
-		return "Spot instance cannot be stopped"
-	case r.Attributes[attrRootDevice] == string(types.DeviceTypeInstanceStore):
+	if r.Attributes[attrRootDevice] == string(types.DeviceTypeInstanceStore) {
 		return "instance-store root cannot be stopped"
 	}
 	return ""
 }
 
-// Contain stops and terminates in batches of at most 1,000 IDs.
+func isSpot(r engine.Resource) bool {
+	return r.Attributes[attrLifecycle] == string(types.InstanceLifecycleTypeSpot)
+}
+
+// Contain stops and terminates in batches of at most 1,000 IDs. Spot
+// instances are stopped in batches of their own: each one-time Spot
+// instance fails its whole batch, and the split that finds it should not
+// cost the other instances' batches extra calls.
 func (k *EC2Instances) Contain(ctx context.Context, region string, todo []engine.Decision) []engine.Outcome {
 	c := newInstanceContainer(k.client(region), k.opts)
-	byAction := map[instanceAction][]string{}
+	var stops, spotStops, terms []string
 	for _, d := range todo {
-		a := actionTerminate
-		if d.Verb == VerbStopInstance {
-			a = actionStop
+		id := d.Resource.ID
+		switch {
+		case d.Verb != VerbStopInstance:
+			terms = append(terms, id)
+		case isSpot(d.Resource):
+			spotStops = append(spotStops, id)
+		default:
+			stops = append(stops, id)
 		}
-		byAction[a] = append(byAction[a], d.Resource.ID)
-		c.states[d.Resource.ID] = d.Resource.State
-		c.priors[d.Resource.ID] = d.Resource.Prior
+		c.states[id] = d.Resource.State
+		c.priors[id] = d.Resource.Prior
 	}
-	for _, action := range []instanceAction{actionStop, actionTerminate} {
-		ids := byAction[action]
-		for start := 0; start < len(ids); start += maxIDsPerCall {
-			end := min(start+maxIDsPerCall, len(ids))
-			c.batch(ctx, action, ids[start:end])
+	for _, group := range []struct {
+		action instanceAction
+		ids    []string
+	}{{actionStop, stops}, {actionStop, spotStops}, {actionTerminate, terms}} {
+		for start := 0; start < len(group.ids); start += maxIDsPerCall {
+			end := min(start+maxIDsPerCall, len(group.ids))
+			c.batch(ctx, group.action, group.ids[start:end])
 		}
 	}
 	return c.outcomes

@@ -168,8 +168,8 @@ func TestDecide(t *testing.T) {
 		{"stop mode stops pending", pending, stop, resources.VerbStopInstance, ""},
 		{"terminate mode terminates", running(id), term, resources.VerbTerminateInstance, ""},
 		{"terminate mode terminates stopped", stopped, term, resources.VerbTerminateInstance, ""},
-		{"spot terminated when unstoppable may be terminated", spot, stop, resources.VerbTerminateInstance, "Spot"},
-		{"spot left running otherwise", spot, stopKeep, engine.Verb{}, "left RUNNING"},
+		{"spot stopped first", spot, stop, resources.VerbStopInstance, "Spot instance is stopped first"},
+		{"spot stopped first when unstoppable are kept", spot, stopKeep, resources.VerbStopInstance, "Spot instance is stopped first"},
 		{"instance-store root terminated when unstoppable may be terminated", store, stop, resources.VerbTerminateInstance, "instance-store"},
 		{"instance-store root left running otherwise", store, stopKeep, engine.Verb{}, "left RUNNING"},
 		{"spot in terminate mode terminated", spot, term, resources.VerbTerminateInstance, ""},
@@ -651,5 +651,60 @@ func TestContainUnsupportedThenIncorrectStateKeepsDescribeState(t *testing.T) {
 	}
 	if o := outs[0]; o.Status != engine.StatusFailed || o.Code != "IncorrectInstanceState" || o.Verb != resources.VerbTerminateInstance {
 		t.Errorf("outcome = %+v, want the terminate failed with IncorrectInstanceState (retry later)", o)
+	}
+}
+
+// Spot instances are stopped like any other, in batches of their own: a
+// persistent request's instance stops (its request is disabled, nothing is
+// relaunched), a one-time one is refused and only then terminated, and
+// finding those refusals never splits the on-demand batch.
+func TestContainStopsSpotFirstInItsOwnBatches(t *testing.T) {
+	t.Parallel()
+	onDemand := instanceIDs(7, 500)
+	persistent := instanceIDs(8, 3)
+	oneTime := instanceIDs(9, 4)
+	var res []types.Instance
+	for _, id := range onDemand {
+		res = append(res, running(id))
+	}
+	for _, id := range append(append([]string(nil), persistent...), oneTime...) {
+		inst := running(id)
+		inst.InstanceLifecycle = types.InstanceLifecycleTypeSpot
+		res = append(res, inst)
+	}
+	f := newFakeEC2()
+	f.pages = [][]types.Reservation{{{Instances: res}}}
+	for _, id := range oneTime {
+		f.stopCode[id] = "UnsupportedOperation"
+	}
+	k := kindWith(f, pol{Action: resources.VerbStopInstance, TerminateUnstoppable: true})
+
+	found, err := k.Find(context.Background(), "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var todo []engine.Decision
+	for _, r := range found {
+		todo = append(todo, k.Decide(r))
+	}
+	m := byID(t, k.Contain(context.Background(), "us-east-1", todo))
+
+	for _, call := range f.stopCalls {
+		if slices.Contains(call, onDemand[0]) && len(call) != len(onDemand) {
+			t.Fatalf("on-demand instances stopped in a call of %d, want one call of all %d", len(call), len(onDemand))
+		}
+		if len(call) > 0 && slices.Contains(onDemand, call[0]) != slices.Contains(onDemand, call[len(call)-1]) {
+			t.Fatalf("a stop call mixes Spot and on-demand instances: %v", call)
+		}
+	}
+	for _, id := range append(append([]string(nil), onDemand...), persistent...) {
+		if o := m[id]; o.Status != engine.StatusDone || o.Verb != resources.VerbStopInstance || f.stopped[id] != 1 || f.terminated[id] != 0 {
+			t.Fatalf("%s: %+v, stopped %d, terminated %d; want stopped once", id, o, f.stopped[id], f.terminated[id])
+		}
+	}
+	for _, id := range oneTime {
+		if o := m[id]; o.Status != engine.StatusDone || o.Verb != resources.VerbTerminateInstance || f.terminated[id] != 1 || !strings.Contains(o.Note, "UnsupportedOperation") {
+			t.Errorf("one-time Spot %s: %+v, terminated %d; want terminated after the refused stop", id, o, f.terminated[id])
+		}
 	}
 }

@@ -7,6 +7,7 @@ package resources
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,13 +26,36 @@ func Kinds(cfg aws.Config, s settings.Settings) []engine.Kind {
 	ec2Clients := newRegionalClients(func(region string) *ec2.Client {
 		return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
 	})
-	return []engine.Kind{
+	ecsClients, sageMakerClients, batchClients := ecsRegionalClients(cfg), sageMakerRegionalClients(cfg), batchRegionalClients(cfg)
+	kinds := []engine.Kind{
+		NewAutoScalingGroups(autoScalingClients(cfg)),
+		NewSpotFleetRequests(func(region string) SpotFleetRequestsAPI { return ec2Clients.get(region) }),
+		NewEC2Fleets(func(region string) EC2FleetsAPI { return ec2Clients.get(region) }),
+		NewSpotInstanceRequests(func(region string) SpotInstanceRequestsAPI { return ec2Clients.get(region) }),
+		// Lambda sets AWS_LAMBDA_FUNCTION_NAME and AWS_REGION: the kill
+		// switch's own function, never throttled.
+		NewLambdaFunctions(lambdaClients(cfg), LambdaFunctionOptions{SelfName: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), SelfRegion: os.Getenv("AWS_REGION")}),
+		NewECSServices(func(region string) ECSServicesAPI { return ecsClients.get(region) }),
+		NewECSTasks(func(region string) ECSTasksAPI { return ecsClients.get(region) }),
+		NewEKSNodegroups(eksClients(cfg)),
+		NewSageMakerNotebooks(func(region string) SageMakerNotebooksAPI { return sageMakerClients.get(region) }),
+		NewSageMakerJobs(func(region string) SageMakerJobsAPI { return sageMakerClients.get(region) }),
+		NewBatchComputeEnvironments(func(region string) BatchComputeEnvironmentsAPI { return batchClients.get(region) }),
+		NewBatchJobs(func(region string) BatchJobsAPI { return batchClients.get(region) }),
 		NewEC2Instances(func(region string) EC2InstancesAPI { return ec2Clients.get(region) }, EC2InstanceOptions{
 			Terminate:            s.Action == settings.ActionTerminate,
 			TerminateUnstoppable: s.TerminateUnstoppable,
 			OverrideProtection:   s.OverrideProtection,
 		}),
 	}
+	if s.StopDatabases {
+		rdsClients := rdsRegionalClients(cfg)
+		kinds = append(kinds,
+			NewRDSInstances(func(region string) RDSInstancesAPI { return rdsClients.get(region) }),
+			NewRDSClusters(func(region string) RDSClustersAPI { return rdsClients.get(region) }),
+		)
+	}
+	return kinds
 }
 
 // Policy is what the settings say for every kind: dry run and exemptions.

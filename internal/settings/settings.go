@@ -113,7 +113,7 @@ var (
 	instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	topicARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$`)
 	namePattern       = regexp.MustCompile(`^[A-Za-z0-9_./:@-]{1,255}$`)
-	parameterPattern  = regexp.MustCompile(`^/?[A-Za-z0-9_./-]{1,1011}$`)
+	parameterPattern  = regexp.MustCompile(`^/?[A-Za-z0-9_./-]{1,1000}$`)
 )
 
 // All is every setting, in the order the README lists them.

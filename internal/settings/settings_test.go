@@ -1,12 +1,12 @@
 package settings_test
 
 import (
-	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/settings"
 )
 
@@ -20,9 +20,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	p := s.Policy
-	if p.Action != engine.ActionStop || !p.TerminateUnstoppable || !p.OverrideProtection || p.DryRun || len(p.Exempt) != 0 {
-		t.Errorf("policy = %+v, want stop, terminate-unstoppable, override, no dry run, no exemptions", p)
+	if s.Action != settings.ActionStop || !s.TerminateUnstoppable || !s.OverrideProtection || s.DryRun || len(s.ExemptInstanceIDs) != 0 || len(s.ExemptNames) != 0 || s.StopDatabases {
+		t.Errorf("settings = %+v, want stop, terminate-unstoppable, override, no dry run, no exemptions, databases left alone", s)
 	}
 	if s.NotifyTopicARN != "" || s.TripOnForecast {
 		t.Errorf("settings = %+v", s)
@@ -40,20 +39,20 @@ func TestLoadParsesEachVariable(t *testing.T) {
 		check func(settings.Settings) bool
 	}{
 		{"action terminate", map[string]string{settings.EnvAction: "terminate"},
-			func(s settings.Settings) bool { return s.Policy.Action == engine.ActionTerminate }},
+			func(s settings.Settings) bool { return s.Action == settings.ActionTerminate }},
 		{"action is trimmed and case-insensitive", map[string]string{settings.EnvAction: " TERMINATE "},
-			func(s settings.Settings) bool { return s.Policy.Action == engine.ActionTerminate }},
+			func(s settings.Settings) bool { return s.Action == settings.ActionTerminate }},
 		{"terminate-unstoppable off", map[string]string{settings.EnvTerminateUnstoppable: "false"},
-			func(s settings.Settings) bool { return !s.Policy.TerminateUnstoppable }},
+			func(s settings.Settings) bool { return !s.TerminateUnstoppable }},
 		{"override protection off", map[string]string{settings.EnvOverrideProtection: "false"},
-			func(s settings.Settings) bool { return !s.Policy.OverrideProtection }},
+			func(s settings.Settings) bool { return !s.OverrideProtection }},
 		{"dry run on", map[string]string{settings.EnvDryRun: "true"},
-			func(s settings.Settings) bool { return s.Policy.DryRun }},
+			func(s settings.Settings) bool { return s.DryRun }},
 		{"trip on forecast", map[string]string{settings.EnvTripOnForecast: "TRUE"},
 			func(s settings.Settings) bool { return s.TripOnForecast }},
 		{"exempt IDs, 8 and 17 digits, spaces and empty items", map[string]string{settings.EnvExemptInstanceIDs: " i-0123abcd, ,i-0123456789abcdef0,"},
 			func(s settings.Settings) bool {
-				return maps.Equal(s.Policy.Exempt, map[string]bool{"i-0123abcd": true, "i-0123456789abcdef0": true})
+				return slices.Equal(s.ExemptInstanceIDs, []string{"i-0123abcd", "i-0123456789abcdef0"})
 			}},
 		{"notify topic", map[string]string{settings.EnvNotifyTopicARN: "arn:aws:sns:eu-west-1:111122223333:killswitch-notify"},
 			func(s settings.Settings) bool {
@@ -67,6 +66,16 @@ func TestLoadParsesEachVariable(t *testing.T) {
 			func(s settings.Settings) bool { return s.RegionTimeout == 90*time.Second }},
 		{"deadline reserve", map[string]string{settings.EnvDeadlineReserve: "1m30s"},
 			func(s settings.Settings) bool { return s.DeadlineReserve == 90*time.Second }},
+		{"exempt names", map[string]string{settings.EnvExemptNames: "owner-asg, prod/web ,my-fn"},
+			func(s settings.Settings) bool {
+				return slices.Equal(s.ExemptNames, []string{"owner-asg", "prod/web", "my-fn"})
+			}},
+		{"stop databases", map[string]string{settings.EnvStopDatabases: "true"},
+			func(s settings.Settings) bool { return s.StopDatabases }},
+		{"resweep minutes", map[string]string{settings.EnvResweepMinutes: "1"},
+			func(s settings.Settings) bool { return s.ResweepMinutes == 1 }},
+		{"latch parameter", map[string]string{settings.EnvLatchParameter: "/killswitch/latch"},
+			func(s settings.Settings) bool { return s.LatchParameter == "/killswitch/latch" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +113,11 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{settings.EnvRegionTimeout, "-1s"},
 		{settings.EnvRegionTimeout, "0s"},
 		{settings.EnvDeadlineReserve, "10"},
+		{settings.EnvExemptNames, "has space"},
+		{settings.EnvStopDatabases, "sometimes"},
+		{settings.EnvResweepMinutes, "0"},
+		{settings.EnvResweepMinutes, "61"},
+		{settings.EnvLatchParameter, "no spaces allowed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -140,5 +154,64 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), settings.EnvDeadlineReserve) {
 		t.Errorf("error names a variable that was fine: %v", err)
+	}
+}
+
+// Every setting round-trips through its variable: what Environment writes,
+// Load reads back to the same settings. The CDK app writes the function's
+// environment this way, so a value set in cdk.json reaches the function.
+func TestEnvironmentRoundTrips(t *testing.T) {
+	t.Parallel()
+	s := settings.Default()
+	s.Action = settings.ActionTerminate
+	s.TerminateUnstoppable = false
+	s.OverrideProtection = false
+	s.ExemptInstanceIDs = []string{"i-0123abcd", "i-0123456789abcdef0"}
+	s.DryRun = true
+	s.TripOnForecast = true
+	s.RegionConcurrency = 5
+	s.RegionTimeout = 75 * time.Second
+	s.DeadlineReserve = 20 * time.Second
+	s.ExemptNames = []string{"owner-asg"}
+	s.StopDatabases = true
+	s.ResweepMinutes = 3
+	s.LatchParameter = "/killswitch/latch"
+	s.NotifyTopicARN = "arn:aws:sns:us-east-1:111122223333:killswitch-notify"
+
+	env := s.Environment()
+	if len(env) != len(settings.All) {
+		t.Errorf("environment has %d variables, the table %d", len(env), len(settings.All))
+	}
+	got, err := settings.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, s)
+	}
+}
+
+// The table is the one definition: every key and variable is unique, every
+// default passes its own rule, and every field of Settings has a row.
+func TestTableIsConsistent(t *testing.T) {
+	t.Parallel()
+	keys, envs := map[string]bool{}, map[string]bool{}
+	for _, st := range settings.All {
+		if st.Key != "" && keys[st.Key] || envs[st.Env] {
+			t.Errorf("duplicate %q / %q", st.Key, st.Env)
+		}
+		keys[st.Key], envs[st.Env] = true, true
+		if !strings.HasPrefix(st.Env, "KILLSWITCH_") || st.Doc == "" {
+			t.Errorf("%s: want a KILLSWITCH_ name and a doc line", st.Env)
+		}
+		d := settings.Default()
+		if def := st.Default(); def != "" {
+			if probs := st.Set(&d, def); len(probs) > 0 {
+				t.Errorf("%s: default %q breaks its own rule: %v", st.Env, def, probs)
+			}
+		}
+	}
+	if n := reflect.TypeOf(settings.Settings{}).NumField(); n != len(settings.All) {
+		t.Errorf("Settings has %d fields but the table %d rows: a field without a row cannot be set", n, len(settings.All))
 	}
 }

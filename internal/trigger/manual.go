@@ -19,10 +19,14 @@ func parseManual(obj jsonObject, viaSNS bool) Signal {
 	}
 	verb, present, err := obj.str("killswitch")
 	if err != nil || !present {
-		return unrecognised(`manual invoke: "killswitch" must be the string "trip"`)
+		return unrecognised(`manual invoke: "killswitch" must be the string "trip", "disarm" or "scheduled"`)
 	}
-	if verb != "trip" {
-		return unrecognised(fmt.Sprintf(`manual invoke: "killswitch" is %q; only the exact lowercase "trip" trips`, short(verb)))
+	switch verb {
+	case "trip":
+	case "disarm", "scheduled":
+		return parseControl(obj, verb, viaSNS)
+	default:
+		return unrecognised(fmt.Sprintf(`manual invoke: "killswitch" is %q; only the exact lowercase "trip" trips ("disarm" and "scheduled" are the other verbs)`, short(verb)))
 	}
 	reason, _, err := obj.str("reason")
 	if err != nil {
@@ -67,4 +71,37 @@ func firstUnknownKey(obj jsonObject) (string, bool) {
 	}
 	sort.Strings(unknown) // deterministic problem text
 	return unknown[0], true
+}
+
+// parseControl reads the two invokes that do not trip:
+//
+//	{"killswitch":"disarm","reason":"..."}  the owner clears the latch
+//	{"killswitch":"scheduled"}              the stack's schedule (re-sweep)
+//
+// Disarming is accepted only from a direct invoke, never through the trip
+// topic: whoever may publish there may trip the switch, not turn it off.
+func parseControl(obj jsonObject, verb string, viaSNS bool) Signal {
+	if _, ok := obj["dryRun"]; ok {
+		return unrecognised(fmt.Sprintf(`manual invoke: "dryRun" is only for "trip", not %q`, verb))
+	}
+	reason, _, err := obj.str("reason")
+	if err != nil {
+		return unrecognised(`manual invoke: "reason" must be a string`)
+	}
+	if verb == "scheduled" {
+		if reason != "" {
+			return unrecognised(`scheduled invoke: takes no "reason"`)
+		}
+		return Signal{Source: SourceSchedule, Summary: "scheduled run"}
+	}
+	if viaSNS {
+		return unrecognised(`disarm arrived through SNS; the switch is disarmed only by invoking the function directly`)
+	}
+	summary := "disarm by direct invoke: "
+	if reason == "" {
+		summary += "no reason given"
+	} else {
+		summary += reason
+	}
+	return Signal{Source: SourceDisarm, Summary: summary, Manual: &ManualInvoke{Reason: reason}}
 }

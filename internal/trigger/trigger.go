@@ -12,6 +12,10 @@
 //
 //	{"killswitch":"trip","reason":"why","dryRun":true}
 //
+// Two more invokes never trip: {"killswitch":"disarm","reason":"why"}, by a
+// direct invoke only, clears the latch; {"killswitch":"scheduled"}, the
+// stack's schedule, re-sweeps while the latch is tripped.
+//
 // Everything else is SourceUnrecognised and never trips; its Problem says why.
 //
 // The parser is strict where a misreading would do damage and lenient where
@@ -57,6 +61,8 @@ const (
 	SourceBudget       Source = "budget"       // AWS Budgets notification (plain-text body)
 	SourceAlarm        Source = "alarm"        // CloudWatch alarm notification (JSON body)
 	SourceManual       Source = "manual"       // direct invoke or SNS publish of {"killswitch":"trip",...}
+	SourceDisarm       Source = "disarm"       // direct invoke of {"killswitch":"disarm",...}: clears the latch
+	SourceSchedule     Source = "scheduled"    // the stack's schedule, {"killswitch":"scheduled"}: re-sweeps while tripped
 	SourceUnrecognised Source = "unrecognised" // anything else; never trips
 )
 
@@ -86,8 +92,9 @@ type ManualInvoke struct {
 	DryRun bool
 }
 
-// Signal is one classified record. Exactly one of Budget, Alarm and Manual is
-// set for the matching Source; all three are nil for SourceUnrecognised.
+// Signal is one classified record. Budget is set for SourceBudget, Alarm for
+// SourceAlarm, Manual for SourceManual and SourceDisarm (its reason); all
+// are nil for SourceUnrecognised and SourceSchedule.
 type Signal struct {
 	Source    Source
 	Trips     bool   // true only for budget ACTUAL (FORECASTED with TripOnForecast), alarm NewState ALARM, manual trip

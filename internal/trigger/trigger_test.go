@@ -351,6 +351,31 @@ func TestParse(t *testing.T) {
 			want:  []expect{{source: SourceUnrecognised, contains: []string{`"TRIP"`, "lowercase"}}},
 		},
 		{
+			name:  "disarm by direct invoke",
+			event: []byte(`{"killswitch":"disarm","reason":"false alarm"}`),
+			want:  []expect{{source: SourceDisarm, manual: &ManualInvoke{Reason: "false alarm"}, summary: "disarm by direct invoke: false alarm"}},
+		},
+		{
+			name:  "disarm through the trip topic is refused",
+			event: snsEvent(t, snsMessage{MessageID: "m-2", Message: `{"killswitch":"disarm"}`}),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{"directly"}}},
+		},
+		{
+			name:  "disarm cannot carry dryRun",
+			event: []byte(`{"killswitch":"disarm","dryRun":true}`),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{"dryRun"}}},
+		},
+		{
+			name:  "the schedule's event",
+			event: []byte(`{"killswitch":"scheduled"}`),
+			want:  []expect{{source: SourceSchedule, summary: "scheduled run"}},
+		},
+		{
+			name:  "a scheduled event with a reason is not the schedule's",
+			event: []byte(`{"killswitch":"scheduled","reason":"x"}`),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{"reason"}}},
+		},
+		{
 			name:  "manual with another verb",
 			event: []byte(`{"killswitch":"reset"}`),
 			want:  []expect{{source: SourceUnrecognised, contains: []string{`"reset"`}}},
@@ -538,7 +563,7 @@ func checkShape(t *testing.T, s Signal) {
 	}
 	if (s.Budget != nil) != (s.Source == SourceBudget) ||
 		(s.Alarm != nil) != (s.Source == SourceAlarm) ||
-		(s.Manual != nil) != (s.Source == SourceManual) {
+		(s.Manual != nil) != (s.Source == SourceManual || s.Source == SourceDisarm) {
 		t.Errorf("detail pointers do not match Source %q: %+v", s.Source, s)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/killswitch/killswitch/internal/app"
 	"github.com/killswitch/killswitch/internal/awsconfig"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/handler"
@@ -254,9 +255,13 @@ func floorOf(rep *engine.Report, latency time.Duration) (time.Duration, string) 
 		found, stops, terms, protected := 0, 0, 0, 0
 		for _, kr := range rr.Kinds {
 			found += kr.Found
-			stops += len(kr.Stopped)
-			terms += len(kr.Terminated)
-			protected += len(kr.ProtectionOverridden)
+			stops += len(kr.IDs("stopped"))
+			terms += len(kr.IDs("terminated"))
+			for _, o := range kr.Outcomes {
+				if len(o.Also) > 0 {
+					protected++
+				}
+			}
 		}
 		chain := max(1, (found+999)/1000)
 		if stops+terms > 0 {
@@ -323,8 +328,7 @@ func (b *bench) inProcess(sc scenario, latency time.Duration) (*run, error) {
 		s.RegionConcurrency = concurrency
 	}
 	log := slog.New(slog.DiscardHandler)
-	eng := resources.NewEngine(cfg, engine.Options{Concurrency: s.RegionConcurrency, RegionTimeout: s.RegionTimeout, Logger: log})
-	h := handler.New(eng, nil, s, log)
+	h := app.New(cfg, s, log).Handler
 	var res *handler.Result
 	wall, err := b.timedTrip(func(ctx context.Context, raw []byte) (err error) {
 		res, err = h.Handle(ctx, raw)

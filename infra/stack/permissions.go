@@ -1,0 +1,325 @@
+package stack
+
+import (
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// The function's permissions, one entry per kind of resource it contains.
+// Adding a kind is one entry here: its statements, and the cdk-nag findings
+// they cause with the reason each is accepted. The permission tests check
+// every entry against the synthesised role.
+//
+// Resources are written the way the IAM Service Authorization Reference
+// writes ARNs: ${Partition}, ${Region} and ${Account} stand for the stack's
+// AWS::Partition, AWS::Region and AWS::AccountId. The region of a resource
+// the function contains is "*": an attacker can launch anywhere, including
+// an opt-in region enabled after the deploy. The account is always this one.
+
+// KindPermissions is what the function may do to one kind of resource.
+type KindPermissions struct {
+	// Kind is the kind's name as the function reports it ("EC2 instances").
+	Kind string
+	// When limits the entry to configs that contain the kind; nil means
+	// always.
+	When func(Config) bool
+	// Statements are added to the function's role, in order.
+	Statements []Statement
+	// Suppressions are the cdk-nag findings the statements cause.
+	Suppressions []Suppression
+}
+
+// Statement is one IAM statement of the function's role.
+type Statement struct {
+	Sid string
+	// Deny makes it an explicit Deny; otherwise it allows.
+	Deny      bool
+	Actions   []string
+	Resources []string
+}
+
+// Suppression accepts one cdk-nag finding on the function's role.
+type Suppression struct {
+	Rule string
+	// Resource is the statement resource the finding names, written as in
+	// Statement.Resources.
+	Resource string
+	Reason   string
+}
+
+// AppliesTo is the finding as cdk-nag names it: "Resource::" and the ARN
+// with pseudo-parameters written <AWS::Partition>, <AWS::Region> and
+// <AWS::AccountId>.
+func (s Suppression) AppliesTo() string {
+	return "Resource::" + strings.NewReplacer(
+		"${Partition}", "<AWS::Partition>",
+		"${Region}", "<AWS::Region>",
+		"${Account}", "<AWS::AccountId>",
+	).Replace(s.Resource)
+}
+
+// Enabled reports whether cfg contains the kind.
+func (k KindPermissions) Enabled(cfg Config) bool { return k.When == nil || k.When(cfg) }
+
+const iamWildcards = "AwsSolutions-IAM5"
+
+// noResourceLevel is the reason for "*" on actions that support no
+// resource-level permissions.
+func noResourceLevel(actions string) Suppression {
+	return Suppression{Rule: iamWildcards, Resource: "*", Reason: actions +
+		" support no resource-level permissions (the IAM Service Authorization Reference lists no resource type for them), so \"*\" is the only valid resource; the statement allows nothing else."}
+}
+
+// anyInThisAccount is the reason for an ARN of this account with a
+// wildcard region and name.
+func anyInThisAccount(resource, what string) Suppression {
+	return Suppression{Rule: iamWildcards, Resource: resource, Reason: "The kill switch must contain any " + what +
+		" an attacker creates, in any region (including opt-in regions enabled after deploy), so names and regions cannot be known in advance; the resource is still limited to " +
+		what + " of this account, and the actions to the ones that contain them."}
+}
+
+// Resource ARNs of this account, any region.
+const (
+	instanceARN             = "arn:${Partition}:ec2:*:${Account}:instance/*"
+	autoScalingGroupARN     = "arn:${Partition}:autoscaling:*:${Account}:autoScalingGroup:*:autoScalingGroupName/*"
+	spotInstanceRequestARN  = "arn:${Partition}:ec2:*:${Account}:spot-instances-request/*"
+	spotFleetRequestARN     = "arn:${Partition}:ec2:*:${Account}:spot-fleet-request/*"
+	ec2FleetARN             = "arn:${Partition}:ec2:*:${Account}:fleet/*"
+	ecsServiceARN           = "arn:${Partition}:ecs:*:${Account}:service/*"
+	ecsTaskARN              = "arn:${Partition}:ecs:*:${Account}:task/*"
+	eksClusterARN           = "arn:${Partition}:eks:*:${Account}:cluster/*"
+	eksNodegroupARN         = "arn:${Partition}:eks:*:${Account}:nodegroup/*"
+	notebookInstanceARN     = "arn:${Partition}:sagemaker:*:${Account}:notebook-instance/*"
+	trainingJobARN          = "arn:${Partition}:sagemaker:*:${Account}:training-job/*"
+	processingJobARN        = "arn:${Partition}:sagemaker:*:${Account}:processing-job/*"
+	transformJobARN         = "arn:${Partition}:sagemaker:*:${Account}:transform-job/*"
+	batchComputeEnvARN      = "arn:${Partition}:batch:*:${Account}:compute-environment/*"
+	batchJobARN             = "arn:${Partition}:batch:*:${Account}:job/*"
+	lambdaFunctionARN       = "arn:${Partition}:lambda:*:${Account}:function:*"
+	dbInstanceARN           = "arn:${Partition}:rds:*:${Account}:db:*"
+	dbClusterARN            = "arn:${Partition}:rds:*:${Account}:cluster:*"
+	ownFunctionARN          = "arn:${Partition}:lambda:${Region}:${Account}:function:" + FunctionName
+	ownQualifiedFunctionARN = ownFunctionARN + ":*"
+)
+
+// Permissions is every kind's permissions, keyed by the kind's name.
+var Permissions = []KindPermissions{
+	{
+		Kind: "Auto Scaling groups",
+		Statements: []Statement{
+			{Sid: "DiscoverAutoScalingGroups", Actions: []string{"autoscaling:DescribeAutoScalingGroups"}, Resources: []string{"*"}},
+			// Suspending and zeroing the group stops it replacing what is
+			// stopped or terminated.
+			{Sid: "ContainAutoScalingGroups", Actions: []string{"autoscaling:SuspendProcesses", "autoscaling:UpdateAutoScalingGroup"}, Resources: []string{autoScalingGroupARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("autoscaling:DescribeAutoScalingGroups does"),
+			anyInThisAccount(autoScalingGroupARN, "Auto Scaling groups"),
+		},
+	},
+	{
+		Kind: "Spot Instance requests",
+		Statements: []Statement{
+			{Sid: "DiscoverSpotInstanceRequests", Actions: []string{"ec2:DescribeSpotInstanceRequests"}, Resources: []string{"*"}},
+			{Sid: "CancelSpotInstanceRequests", Actions: []string{"ec2:CancelSpotInstanceRequests"}, Resources: []string{spotInstanceRequestARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("ec2:DescribeSpotInstanceRequests does"),
+			anyInThisAccount(spotInstanceRequestARN, "Spot Instance requests"),
+		},
+	},
+	{
+		Kind: "Spot Fleet requests",
+		Statements: []Statement{
+			{Sid: "DiscoverSpotFleetRequests", Actions: []string{"ec2:DescribeSpotFleetRequests"}, Resources: []string{"*"}},
+			{Sid: "CancelSpotFleetRequests", Actions: []string{"ec2:CancelSpotFleetRequests"}, Resources: []string{spotFleetRequestARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("ec2:DescribeSpotFleetRequests does"),
+			anyInThisAccount(spotFleetRequestARN, "Spot Fleet requests"),
+		},
+	},
+	{
+		Kind: "EC2 Fleets",
+		Statements: []Statement{
+			{Sid: "DiscoverEC2Fleets", Actions: []string{"ec2:DescribeFleets"}, Resources: []string{"*"}},
+			{Sid: "DeleteEC2Fleets", Actions: []string{"ec2:DeleteFleets"}, Resources: []string{ec2FleetARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("ec2:DescribeFleets does"),
+			anyInThisAccount(ec2FleetARN, "EC2 Fleets"),
+		},
+	},
+	{
+		Kind: "ECS services",
+		Statements: []Statement{
+			{Sid: "DiscoverECSServices", Actions: []string{"ecs:ListClusters", "ecs:ListServices"}, Resources: []string{"*"}},
+			{Sid: "ContainECSServices", Actions: []string{"ecs:DescribeServices", "ecs:UpdateService"}, Resources: []string{ecsServiceARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("ecs:ListClusters and ecs:ListServices (which ECS scopes by the ecs:cluster condition key, not by a resource ARN) do"),
+			anyInThisAccount(ecsServiceARN, "ECS services"),
+		},
+	},
+	{
+		Kind: "ECS tasks",
+		Statements: []Statement{
+			{Sid: "DiscoverECSTasks", Actions: []string{"ecs:ListClusters", "ecs:ListTasks"}, Resources: []string{"*"}},
+			{Sid: "StopECSTasks", Actions: []string{"ecs:DescribeTasks", "ecs:StopTask"}, Resources: []string{ecsTaskARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("ecs:ListClusters and ecs:ListTasks (which ECS scopes by the ecs:cluster condition key; a listing of a whole cluster names no container instance) do"),
+			anyInThisAccount(ecsTaskARN, "ECS tasks"),
+		},
+	},
+	{
+		Kind: "EKS node groups",
+		Statements: []Statement{
+			{Sid: "DiscoverEKSClusters", Actions: []string{"eks:ListClusters"}, Resources: []string{"*"}},
+			{Sid: "DiscoverEKSNodegroups", Actions: []string{"eks:ListNodegroups"}, Resources: []string{eksClusterARN}},
+			{Sid: "ScaleDownEKSNodegroups", Actions: []string{"eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"}, Resources: []string{eksNodegroupARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("eks:ListClusters does"),
+			anyInThisAccount(eksClusterARN, "EKS clusters"),
+			anyInThisAccount(eksNodegroupARN, "EKS node groups"),
+		},
+	},
+	{
+		Kind: "SageMaker notebooks",
+		Statements: []Statement{
+			{Sid: "DiscoverSageMakerNotebooks", Actions: []string{"sagemaker:ListNotebookInstances"}, Resources: []string{"*"}},
+			{Sid: "StopSageMakerNotebooks", Actions: []string{"sagemaker:StopNotebookInstance"}, Resources: []string{notebookInstanceARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("sagemaker:ListNotebookInstances does"),
+			anyInThisAccount(notebookInstanceARN, "SageMaker notebook instances"),
+		},
+	},
+	{
+		Kind: "SageMaker jobs",
+		Statements: []Statement{
+			{Sid: "DiscoverSageMakerJobs", Actions: []string{"sagemaker:ListProcessingJobs", "sagemaker:ListTrainingJobs", "sagemaker:ListTransformJobs"}, Resources: []string{"*"}},
+			{Sid: "StopSageMakerTrainingJobs", Actions: []string{"sagemaker:StopTrainingJob"}, Resources: []string{trainingJobARN}},
+			{Sid: "StopSageMakerProcessingJobs", Actions: []string{"sagemaker:StopProcessingJob"}, Resources: []string{processingJobARN}},
+			{Sid: "StopSageMakerTransformJobs", Actions: []string{"sagemaker:StopTransformJob"}, Resources: []string{transformJobARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("sagemaker:ListTrainingJobs, sagemaker:ListProcessingJobs and sagemaker:ListTransformJobs do"),
+			anyInThisAccount(trainingJobARN, "SageMaker training jobs"),
+			anyInThisAccount(processingJobARN, "SageMaker processing jobs"),
+			anyInThisAccount(transformJobARN, "SageMaker transform jobs"),
+		},
+	},
+	{
+		Kind: "Batch compute environments",
+		Statements: []Statement{
+			{Sid: "DiscoverBatchComputeEnvironments", Actions: []string{"batch:DescribeComputeEnvironments"}, Resources: []string{"*"}},
+			{Sid: "DisableBatchComputeEnvironments", Actions: []string{"batch:UpdateComputeEnvironment"}, Resources: []string{batchComputeEnvARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("batch:DescribeComputeEnvironments does"),
+			anyInThisAccount(batchComputeEnvARN, "Batch compute environments"),
+		},
+	},
+	{
+		Kind: "Batch jobs",
+		Statements: []Statement{
+			{Sid: "DiscoverBatchJobs", Actions: []string{"batch:DescribeJobQueues", "batch:ListJobs"}, Resources: []string{"*"}},
+			{Sid: "TerminateBatchJobs", Actions: []string{"batch:TerminateJob"}, Resources: []string{batchJobARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("batch:DescribeJobQueues and batch:ListJobs do"),
+			anyInThisAccount(batchJobARN, "Batch jobs"),
+		},
+	},
+	{
+		Kind: "Lambda functions",
+		Statements: []Statement{
+			{Sid: "DiscoverLambdaFunctions", Actions: []string{"lambda:ListFunctions"}, Resources: []string{"*"}},
+			// A reserved concurrency of 0 stops a function from running.
+			{Sid: "ThrottleLambdaFunctions", Actions: []string{"lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency"}, Resources: []string{lambdaFunctionARN}},
+			// Never the kill switch itself: throttling it to 0 would end every
+			// later run, and deleting its reservation would let runs race.
+			{Sid: "NeverThrottleTheKillSwitch", Deny: true, Actions: []string{"lambda:DeleteFunctionConcurrency", "lambda:PutFunctionConcurrency"}, Resources: []string{ownFunctionARN, ownQualifiedFunctionARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("lambda:ListFunctions does"),
+			anyInThisAccount(lambdaFunctionARN, "Lambda functions"),
+		},
+	},
+	{
+		Kind: "EC2 instances",
+		Statements: []Statement{
+			// The regions are listed here too: every kind is swept in every
+			// region DescribeRegions returns.
+			{Sid: "DiscoverInstancesInEveryRegion", Actions: []string{"ec2:DescribeInstances", "ec2:DescribeRegions"}, Resources: []string{"*"}},
+			{Sid: "ContainInstancesOfThisAccount", Actions: []string{"ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:TerminateInstances"}, Resources: []string{instanceARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("ec2:DescribeRegions and ec2:DescribeInstances do"),
+			anyInThisAccount(instanceARN, "EC2 instances"),
+		},
+	},
+	{
+		Kind: "RDS databases",
+		When: func(c Config) bool { return c.StopDatabases },
+		Statements: []Statement{
+			{Sid: "StopDatabaseInstances", Actions: []string{"rds:DescribeDBInstances", "rds:StopDBInstance"}, Resources: []string{dbInstanceARN}},
+			{Sid: "StopDatabaseClusters", Actions: []string{"rds:DescribeDBClusters", "rds:StopDBCluster"}, Resources: []string{dbClusterARN}},
+		},
+		Suppressions: []Suppression{
+			anyInThisAccount(dbInstanceARN, "RDS DB instances"),
+			anyInThisAccount(dbClusterARN, "RDS and Aurora DB clusters"),
+		},
+	},
+}
+
+// resolvePseudo writes a resource of the table with the stack's
+// pseudo-parameters, which CloudFormation resolves at deploy. They are the
+// same tokens whether or not the stack's account and region are known at
+// synth, so the nag suppressions always match.
+func resolvePseudo(resource string) string {
+	return strings.NewReplacer(
+		"${Partition}", *awscdk.Aws_PARTITION(),
+		"${Region}", *awscdk.Aws_REGION(),
+		"${Account}", *awscdk.Aws_ACCOUNT_ID(),
+	).Replace(resource)
+}
+
+// policyStatement is s as the CDK builds it.
+func (s Statement) policyStatement() awsiam.PolicyStatement {
+	effect := awsiam.Effect_ALLOW
+	if s.Deny {
+		effect = awsiam.Effect_DENY
+	}
+	resources := make([]*string, len(s.Resources))
+	for i, r := range s.Resources {
+		resources[i] = jsii.String(resolvePseudo(r))
+	}
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String(s.Sid),
+		Effect:    effect,
+		Actions:   jsii.Strings(s.Actions...),
+		Resources: &resources,
+	})
+}
+
+// addKindPermissions gives role every enabled kind's statements and records
+// their nag suppressions on it.
+func addKindPermissions(role awsiam.Role, cfg Config) {
+	for _, k := range Permissions {
+		if !k.Enabled(cfg) {
+			continue
+		}
+		for _, s := range k.Statements {
+			role.AddToPolicy(s.policyStatement())
+		}
+		for _, s := range k.Suppressions {
+			suppress(role, s.Rule, k.Kind+": "+s.Reason, s.AppliesTo())
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package stack
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// ResweepScheduleName is the EventBridge Scheduler schedule that invokes the
+// function every resweepMinutes: a budget alerts once a month, so while the
+// latch is tripped only this schedule keeps containing what an attacker
+// relaunches.
+const ResweepScheduleName = "killswitch-resweep"
+
+// ScheduledEventInput is exactly the event the schedule sends the function.
+// Tests and integration tests read it from here (or from the template,
+// which carries the same string).
+const ScheduledEventInput = `{"killswitch":"scheduled"}`
+
+// resweepRate is the schedule expression; EventBridge Scheduler wants the
+// singular unit for 1.
+func resweepRate(minutes int) string {
+	if minutes == 1 {
+		return "rate(1 minute)"
+	}
+	return fmt.Sprintf("rate(%d minutes)", minutes)
+}
+
+func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function) awsscheduler.CfnSchedule {
+	// Its own role: the scheduler may invoke the kill switch and nothing
+	// else, and only on behalf of schedules of this account.
+	role := awsiam.NewRole(stack, jsii.String("ResweepScheduleRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: &map[string]any{
+				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+			},
+		}),
+		Description: jsii.String("killswitch resweep schedule (EventBridge Scheduler): invokes the killswitch function only"),
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("InvokeTheKillSwitchOnly"),
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings("lambda:InvokeFunction"),
+		Resources: &[]*string{fn.Function.FunctionArn()},
+	}))
+
+	interval := cfg.ResweepMinutes * 60
+	schedule := awsscheduler.NewCfnSchedule(stack, jsii.String("ResweepSchedule"), &awsscheduler.CfnScheduleProps{
+		Name:               jsii.String(ResweepScheduleName),
+		Description:        jsii.String("killswitch: sweep again while the latch is tripped (a run with the latch open does nothing)"),
+		ScheduleExpression: jsii.String(resweepRate(cfg.ResweepMinutes)),
+		FlexibleTimeWindow: &awsscheduler.CfnSchedule_FlexibleTimeWindowProperty{Mode: jsii.String("OFF")},
+		State:              jsii.String("ENABLED"),
+		Target: &awsscheduler.CfnSchedule_TargetProperty{
+			Arn:     fn.Function.FunctionArn(),
+			RoleArn: role.RoleArn(),
+			Input:   jsii.String(ScheduledEventInput),
+			// A run the scheduler could not deliver within one interval is
+			// replaced by the next one; retrying it later would only stack
+			// runs behind the function's single reserved slot.
+			RetryPolicy: &awsscheduler.CfnSchedule_RetryPolicyProperty{
+				MaximumEventAgeInSeconds: jsii.Number(max(interval, 60)),
+			},
+		},
+	})
+	// The role's policy must exist before the first invocation.
+	schedule.Node().AddDependency(role.Node().FindChild(jsii.String("DefaultPolicy")))
+	return schedule
+}

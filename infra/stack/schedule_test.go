@@ -1,0 +1,113 @@
+package stack_test
+
+import (
+	"testing"
+
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/killswitch/killswitch/infra/stack"
+)
+
+func TestLatchParameter(t *testing.T) {
+	b := build(t, stack.DefaultConfig(), "us-east-1")
+	latch := b.one(t, "AWS::SSM::Parameter", "Name", stack.LatchParameterName)
+	p := b.props(latch)
+	if stack.LatchInitialValue != `{"tripped":false}` {
+		t.Errorf("LatchInitialValue = %s", stack.LatchInitialValue)
+	}
+	if p["Type"] != "String" || p["Value"] != stack.LatchInitialValue {
+		t.Errorf("latch parameter: %v; want a String holding {\"tripped\":false}", p)
+	}
+	assert(t, "latch output", func() {
+		b.tmpl.HasOutput(jsii.String("LatchParameterName"), m("Value", ref(latch)))
+	})
+	// Only the function's role may read or set it, and only it.
+	for _, id := range b.ofType("AWS::IAM::Policy") {
+		for _, s := range b.props(id)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := s.(map[string]any)
+			for _, a := range list(st["Action"]) {
+				if a == "ssm:GetParameter" || a == "ssm:PutParameter" {
+					if !containsAny(b.props(id)["Roles"].([]any), ref(b.functionRole(t))) {
+						t.Errorf("%s: %s granted to another role", id, a)
+					}
+					if !reflectEqualJSON(st["Resource"], latchArn(latch)) {
+						t.Errorf("%s: %s on %v, want the latch only", id, a, st["Resource"])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestResweepSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		minutes    int
+		expression string
+		maxAge     int
+	}{
+		{10, "rate(10 minutes)", 600},
+		{1, "rate(1 minute)", 60},
+		{60, "rate(60 minutes)", 3600},
+	} {
+		t.Run(tc.expression, func(t *testing.T) {
+			cfg := stack.DefaultConfig()
+			cfg.ResweepMinutes = tc.minutes
+			b := build(t, cfg, "us-east-1")
+			fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
+			sched := b.one(t, "AWS::Scheduler::Schedule", "Name", stack.ResweepScheduleName)
+			p := b.props(sched)
+			if p["ScheduleExpression"] != tc.expression {
+				t.Errorf("ScheduleExpression = %v, want %s", p["ScheduleExpression"], tc.expression)
+			}
+			if !reflectEqualJSON(p["FlexibleTimeWindow"], map[string]any{"Mode": "OFF"}) {
+				t.Errorf("FlexibleTimeWindow = %v, want OFF", p["FlexibleTimeWindow"])
+			}
+			if p["State"] != "ENABLED" {
+				t.Errorf("State = %v", p["State"])
+			}
+			target := p["Target"].(map[string]any)
+			if !reflectEqualJSON(target["Arn"], getAtt(fn, "Arn")) {
+				t.Errorf("target %v, want the function", target["Arn"])
+			}
+			// Integration tests read the input from the template: it must be
+			// exactly the exported constant.
+			if stack.ScheduledEventInput != `{"killswitch":"scheduled"}` {
+				t.Errorf("ScheduledEventInput = %s", stack.ScheduledEventInput)
+			}
+			if target["Input"] != stack.ScheduledEventInput {
+				t.Errorf("Input = %q, want %q", target["Input"], stack.ScheduledEventInput)
+			}
+			if !reflectEqualJSON(target["RetryPolicy"], map[string]any{"MaximumEventAgeInSeconds": tc.maxAge}) {
+				t.Errorf("RetryPolicy = %v", target["RetryPolicy"])
+			}
+
+			// Its role: assumed by the scheduler of this account only, and
+			// allowed to invoke the function and nothing else.
+			role := target["RoleArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+			if role == b.functionRole(t) {
+				t.Fatal("the schedule uses the function's role")
+			}
+			trust := b.props(role)["AssumeRolePolicyDocument"].(map[string]any)["Statement"].([]any)
+			wantTrust := []any{map[string]any{
+				"Action": "sts:AssumeRole", "Effect": "Allow",
+				"Principal": map[string]any{"Service": "scheduler.amazonaws.com"},
+				"Condition": map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": ref("AWS::AccountId")}},
+			}}
+			if !reflectEqualJSON(trust, wantTrust) {
+				t.Errorf("schedule role trust:\n got %v\nwant %v", trust, wantTrust)
+			}
+			if p := b.props(role); p["ManagedPolicyArns"] != nil || p["Policies"] != nil {
+				t.Errorf("schedule role has other policies: %v", p)
+			}
+			statements := b.roleStatements(role)
+			if len(statements) != 1 || !reflectEqualJSON(statements[0], map[string]any{
+				"Sid": "InvokeTheKillSwitchOnly", "Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": getAtt(fn, "Arn"),
+			}) {
+				t.Errorf("schedule role statements: %v", statements)
+			}
+			assert(t, "schedule output", func() {
+				b.tmpl.HasOutput(jsii.String("ResweepScheduleName"), m("Value", ref(sched)))
+			})
+		})
+	}
+}
