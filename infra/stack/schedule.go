@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/killswitch/killswitch/internal/trigger"
 )
 
 // ResweepScheduleName is the EventBridge Scheduler schedule that invokes the
@@ -18,7 +20,7 @@ const ResweepScheduleName = "killswitch-resweep"
 // ScheduledEventInput is exactly the event the schedule sends the function.
 // Tests and integration tests read it from here (or from the template,
 // which carries the same string).
-const ScheduledEventInput = `{"killswitch":"scheduled"}`
+const ScheduledEventInput = trigger.ScheduledEvent
 
 // resweepRate is the schedule expression; EventBridge Scheduler wants the
 // singular unit for 1.

@@ -69,6 +69,11 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN == "" {
+		// The stack always wires the policy; only a hand-built environment
+		// lacks it, and then there is no policy to attach.
+		log.Warn("quarantine is deny-launch but no quarantine policy is set (" + settings.EnvQuarantinePolicyARN + "): IAM principals are not quarantined")
+	}
 	kinds := append(resources.Kinds(cfg, s), o.extraKinds...)
 	eng := resources.NewEngine(cfg, kinds, engine.Options{
 		Concurrency:     s.RegionConcurrency,
@@ -89,6 +94,8 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		Policy:          policy,
 		PolicyLine:      PolicyLine(s),
 		TripOnForecast:  s.TripOnForecast,
+		BudgetName:      s.BudgetName,
+		AlarmName:       s.AlarmName,
 		DeadlineReserve: s.DeadlineReserve,
 		Latch:           store,
 		ResweepMinutes:  s.ResweepMinutes,
@@ -114,6 +121,9 @@ func FromEnvironment(ctx context.Context, getenv func(string) string, log *slog.
 // PolicyLine says the owner's choices in a few words, for the report.
 func PolicyLine(s settings.Settings) string {
 	line := fmt.Sprintf("EC2 action: %s", s.Action)
+	if s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN != "" {
+		line += ", IAM quarantine: deny-launch"
+	}
 	if s.DryRun {
 		line += ", dry run"
 	}

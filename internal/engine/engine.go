@@ -90,6 +90,13 @@ func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 	}
 	regions = dedupeSorted(regions)
 
+	global, regional := e.split()
+	if len(global) > 0 {
+		// Account-wide kinds (IAM: the quarantine) go first and once: the
+		// quarantine must hold before the regions are swept.
+		rep.Regions = append(rep.Regions, e.sweepRegion(ctx, GlobalRegion, global, p))
+	}
+
 	results := make([]RegionReport, len(regions))
 	sem := make(chan struct{}, e.opts.Concurrency)
 	var wg sync.WaitGroup
@@ -106,18 +113,33 @@ func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = e.sweepRegion(ctx, region, p)
+			results[i] = e.sweepRegion(ctx, region, regional, p)
 		}()
 	}
 	wg.Wait()
 
-	rep.Regions = results
+	rep.Regions = append(rep.Regions, results...)
 	rep.FinishedAt = time.Now().UTC()
 	rep.tally()
 	return rep
 }
 
-func (e *Engine) sweepRegion(ctx context.Context, region string, p Policy) (rr RegionReport) {
+// GlobalRegion is the report's name for the account-wide kinds' sweep.
+const GlobalRegion = "global"
+
+// split separates account-wide kinds from regional ones, keeping order.
+func (e *Engine) split() (global, regional []Kind) {
+	for _, k := range e.kinds {
+		if g, ok := k.(Global); ok && g.Global() {
+			global = append(global, k)
+		} else {
+			regional = append(regional, k)
+		}
+	}
+	return global, regional
+}
+
+func (e *Engine) sweepRegion(ctx context.Context, region string, kinds []Kind, p Policy) (rr RegionReport) {
 	rr.Region = region
 	log := e.opts.Logger.With("region", region)
 	ctx, cancel := context.WithTimeout(ctx, e.opts.RegionTimeout)
@@ -130,7 +152,7 @@ func (e *Engine) sweepRegion(ctx context.Context, region string, p Policy) (rr R
 		}
 	}()
 
-	for _, k := range e.kinds {
+	for _, k := range kinds {
 		rr.Kinds = append(rr.Kinds, e.sweepKind(ctx, log, k, region, p))
 	}
 	return rr

@@ -623,7 +623,9 @@ func TestRunCarriesPriorState(t *testing.T) {
 
 type sizes struct{ Min, Max, Desired int }
 
-func (s sizes) Describe() string { return fmt.Sprintf("min %d, max %d, desired %d", s.Min, s.Max, s.Desired) }
+func (s sizes) Describe() string {
+	return fmt.Sprintf("min %d, max %d, desired %d", s.Min, s.Max, s.Desired)
+}
 
 // A report read back from JSON (the Lambda's result, a manifest) keeps
 // every outcome and its prior state, as raw JSON for the kind to decode.
@@ -657,5 +659,33 @@ func TestReportRoundTripsThroughJSON(t *testing.T) {
 	again, _ := json.Marshal(&back)
 	if string(again) != string(b) {
 		t.Errorf("second marshal differs:\n%s\n%s", again, b)
+	}
+}
+
+type globalKind struct{ fakeKind }
+
+func (*globalKind) Global() bool { return true }
+
+// An account-wide kind runs once, before every region, and is reported
+// under "global"; regional kinds never see that name.
+func TestRunSweepsGlobalKindsOnceFirst(t *testing.T) {
+	t.Parallel()
+	g := &globalKind{fakeKind{name: "IAM principals", found: map[string][]engine.Resource{engine.GlobalRegion: res("user/attacker")}}}
+	r := &fakeKind{name: "things", found: map[string][]engine.Resource{"us-east-1": res("i-1")}}
+	e := newEngine(fakeRegions{regions: []string{"us-east-1", "eu-west-1"}}, engine.Options{}, g, r)
+
+	rep := e.Run(context.Background(), engine.Policy{})
+
+	if len(rep.Regions) != 3 || rep.Regions[0].Region != engine.GlobalRegion || len(rep.Regions[0].Kinds) != 1 {
+		t.Fatalf("regions = %+v, want global first with only the global kind", rep.Regions)
+	}
+	if !slices.Equal(g.findCalls, []string{engine.GlobalRegion}) {
+		t.Errorf("global kind found in %v, want once", g.findCalls)
+	}
+	if slices.Contains(r.findCalls, engine.GlobalRegion) || len(r.findCalls) != 2 {
+		t.Errorf("regional kind found in %v", r.findCalls)
+	}
+	if rep.Totals.Changed != 2 {
+		t.Errorf("totals = %+v", rep.Totals)
 	}
 }

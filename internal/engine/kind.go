@@ -29,6 +29,13 @@ type Kind interface {
 	Contain(ctx context.Context, region string, todo []Decision) []Outcome
 }
 
+// Global is implemented by kinds that are account-wide, not regional (IAM):
+// the engine runs them once, before the regions, with region GlobalRegion,
+// and reports them under that name.
+type Global interface {
+	Global() bool
+}
+
 // Verb is what a kind does to a resource, in the kind's own words.
 type Verb struct {
 	// Past is what the report says was done: "stopped", "scaled to 0".

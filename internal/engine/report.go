@@ -117,9 +117,12 @@ func (kr *KindReport) Changed() int {
 }
 
 func (r *Report) tally() {
-	t := Totals{Regions: len(r.Regions)}
+	var t Totals
 	for i := range r.Regions {
 		rr := &r.Regions[i]
+		if rr.Region != GlobalRegion {
+			t.Regions++
+		}
 		for j := range rr.Kinds {
 			kr := &rr.Kinds[j]
 			kr.tally()

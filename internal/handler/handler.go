@@ -42,6 +42,10 @@ type Config struct {
 	PolicyLine string
 	// TripOnForecast lets a FORECASTED budget alert act.
 	TripOnForecast bool
+	// BudgetName and AlarmName are the stack's own budget and alarm: an
+	// alert from any other one does not act (empty: any name).
+	BudgetName string
+	AlarmName  string
 	// DeadlineReserve is kept back from the Lambda deadline to publish a
 	// partial report.
 	DeadlineReserve time.Duration
@@ -102,7 +106,9 @@ type TriggerLine struct {
 // told, so that Lambda's async retry runs it again (the sweep is idempotent)
 // and, after the last retry, the on-failure destination fires.
 func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, error) {
-	signals := trigger.Parse(event, trigger.Options{TripOnForecast: h.cfg.TripOnForecast})
+	signals := trigger.Parse(event, trigger.Options{
+		TripOnForecast: h.cfg.TripOnForecast, BudgetName: h.cfg.BudgetName, AlarmName: h.cfg.AlarmName,
+	})
 	res := &Result{Tripped: trigger.AnyTrips(signals)}
 	for _, s := range signals {
 		res.Triggers = append(res.Triggers, TriggerLine{Source: s.Source, Trips: s.Trips, Summary: s.Summary, Subject: s.Subject, Problem: s.Problem})

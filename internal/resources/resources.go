@@ -9,9 +9,11 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/smithy-go"
 
 	"github.com/killswitch/killswitch/internal/engine"
@@ -27,7 +29,21 @@ func Kinds(cfg aws.Config, s settings.Settings) []engine.Kind {
 		return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
 	})
 	ecsClients, sageMakerClients, batchClients := ecsRegionalClients(cfg), sageMakerRegionalClients(cfg), batchRegionalClients(cfg)
-	kinds := []engine.Kind{
+	iamClient := iam.NewFromConfig(cfg)
+	var kinds []engine.Kind
+	// The quarantine goes first (the engine runs global kinds before the
+	// regions, in this order): it must hold before anything is stopped, so
+	// stolen credentials cannot start it again. Without the stack's policy
+	// ARN there is nothing to attach; App.New says so in its log.
+	if s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN != "" {
+		kinds = append(kinds, NewQuarantine(iamClient, QuarantineOptions{PolicyARN: s.QuarantinePolicyARN, BreakGlassARNs: s.BreakGlassARNs}))
+	}
+	kinds = append(kinds, NewIAMTrail(iamClient, IAMTrailOptions{
+		Lookback:                time.Duration(s.IAMLookbackDays) * 24 * time.Hour,
+		DeactivateNewAccessKeys: s.DeactivateNewAccessKeys,
+		BreakGlassARNs:          s.BreakGlassARNs,
+	}))
+	kinds = append(kinds, []engine.Kind{
 		NewAutoScalingGroups(autoScalingClients(cfg)),
 		NewSpotFleetRequests(func(region string) SpotFleetRequestsAPI { return ec2Clients.get(region) }),
 		NewEC2Fleets(func(region string) EC2FleetsAPI { return ec2Clients.get(region) }),
@@ -47,7 +63,7 @@ func Kinds(cfg aws.Config, s settings.Settings) []engine.Kind {
 			TerminateUnstoppable: s.TerminateUnstoppable,
 			OverrideProtection:   s.OverrideProtection,
 		}),
-	}
+	}...)
 	if s.StopDatabases {
 		rdsClients := rdsRegionalClients(cfg)
 		kinds = append(kinds,
@@ -66,6 +82,11 @@ func Policy(s settings.Settings) engine.Policy {
 	}
 	for _, name := range s.ExemptNames {
 		p.Exempt[name] = settings.EnvExemptNames
+	}
+	// Break-glass principals are exempt by their ARN, which is the ID the
+	// IAM kinds give a user or role.
+	for _, arn := range s.BreakGlassARNs {
+		p.Exempt[arn] = settings.EnvBreakGlassARNs
 	}
 	return p
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/killswitch/killswitch/internal/guard"
 )
 
 // Actions for EC2 instances.
@@ -56,7 +58,35 @@ type Settings struct {
 	// LatchParameter is the SSM parameter holding the latch; the stack
 	// wires it. Empty: no latch (one sweep per trip).
 	LatchParameter string
+	// Quarantine is what the trip does to IAM principals: QuarantineDenyLaunch
+	// attaches the stack's deny policy to every user, group and role except
+	// the exempt ones; QuarantineOff does not.
+	Quarantine string
+	// QuarantinePolicyARN is the deny policy the stack created; the stack
+	// wires it. Empty: no quarantine, whatever Quarantine says.
+	QuarantinePolicyARN string
+	// BreakGlassARNs are IAM users and roles the quarantine never touches,
+	// whose keys are never deactivated, and who alone may publish to the
+	// trip topic.
+	BreakGlassARNs []string
+	// IAMLookbackDays is how far back the IAM trail looks for new users,
+	// keys, passwords and roles.
+	IAMLookbackDays int
+	// DeactivateNewAccessKeys deactivates access keys created in the
+	// look-back window (not the break-glass principals').
+	DeactivateNewAccessKeys bool
+	// BudgetName and AlarmName are the stack's own budget and billing
+	// alarm; the stack wires them. Alerts from any other budget or alarm
+	// do not trip.
+	BudgetName string
+	AlarmName  string
 }
+
+// Quarantine modes.
+const (
+	QuarantineDenyLaunch = "deny-launch"
+	QuarantineOff        = "off"
+)
 
 // Type is how a setting is written in cdk.json.
 type Type int
@@ -106,6 +136,11 @@ func Default() Settings {
 		DeadlineReserve:      10 * time.Second,
 		ExemptNames:          []string{},
 		ResweepMinutes:       10,
+		Quarantine:           QuarantineDenyLaunch,
+		BreakGlassARNs:       []string{},
+		IAMLookbackDays:      7,
+		BudgetName:           guard.BudgetName,
+		AlarmName:            guard.BillingAlarmName,
 	}
 }
 
@@ -114,7 +149,17 @@ var (
 	topicARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$`)
 	namePattern       = regexp.MustCompile(`^[A-Za-z0-9_./:@-]{1,255}$`)
 	parameterPattern  = regexp.MustCompile(`^/?[A-Za-z0-9_./-]{1,1000}$`)
+	// An IAM user or role as IAM lists it: path included.
+	principalARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:(user|role)/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$`)
+	policyARNPattern    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$`)
+	// AWS Budgets forbids ':' and '\' in budget names.
+	budgetNamePattern = regexp.MustCompile(`^[^:\\\x00-\x1f]{1,100}$`)
+	alarmNamePattern  = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
 )
+
+// maxBreakGlass keeps the quarantine policy, which names every break-glass
+// principal, far below IAM's 6,144-character limit for a managed policy.
+const maxBreakGlass = 10
 
 // All is every setting, in the order the README lists them.
 var All = []Setting{
@@ -226,6 +271,92 @@ var All = []Setting{
 		},
 	},
 	{
+		Key: "quarantine", Env: "KILLSWITCH_QUARANTINE", Type: String,
+		Doc: "`deny-launch`: on a trip, attach the stack's deny policy (no launching compute, no new users or keys, no changing the kill switch) to every IAM user, group and role but the kill switch's own, AWS's service-linked and reserved roles, and `breakGlassArns`; re-applied on every re-sweep. `off`: no quarantine.",
+		get: func(s *Settings) string { return s.Quarantine },
+		set: func(s *Settings, v string) []Problem {
+			v = strings.ToLower(v)
+			if v != QuarantineDenyLaunch && v != QuarantineOff {
+				return whole(fmt.Sprintf("must be %q or %q, got %q", QuarantineDenyLaunch, QuarantineOff, v))
+			}
+			s.Quarantine = v
+			return nil
+		},
+	},
+	{
+		Key: "breakGlassArns", Env: "KILLSWITCH_BREAK_GLASS_ARNS", Type: StringList,
+		Doc: "IAM users and roles (ARNs as IAM shows them, path included; at most 10) never quarantined, whose keys are never deactivated, and who alone may publish a manual trip to the trip topic.",
+		get: func(s *Settings) string { return strings.Join(s.BreakGlassARNs, ",") },
+		set: func(s *Settings, v string) []Problem {
+			var probs []Problem
+			arns := []string{}
+			for i, a := range splitList(v) {
+				if !principalARNPattern.MatchString(a) {
+					probs = append(probs, Problem{Item: i, Msg: fmt.Sprintf("must be an IAM user or role ARN like arn:aws:iam::111122223333:role/break-glass, got %q", a)})
+					continue
+				}
+				arns = append(arns, a)
+			}
+			if len(arns) > maxBreakGlass {
+				probs = append(probs, Problem{Item: -1, Msg: fmt.Sprintf("at most %d break-glass principals, got %d", maxBreakGlass, len(arns))})
+			}
+			s.BreakGlassARNs = arns
+			return probs
+		},
+	},
+	{
+		Key: "iamLookbackDays", Env: "KILLSWITCH_IAM_LOOKBACK_DAYS", Type: Int,
+		Doc: "The IAM trail reports users, access keys, console passwords and roles created in the last this many days (1 to 90).",
+		get: func(s *Settings) string { return strconv.Itoa(s.IAMLookbackDays) },
+		set: func(s *Settings, v string) []Problem {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 90 {
+				return whole(fmt.Sprintf("must be a whole number from 1 to 90, got %q", v))
+			}
+			s.IAMLookbackDays = n
+			return nil
+		},
+	},
+	boolSetting("deactivateNewAccessKeys", "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS",
+		"Deactivate access keys created in the look-back window (except the break-glass principals'); the report gives the command to delete each.",
+		func(s *Settings) *bool { return &s.DeactivateNewAccessKeys }),
+	{
+		Env: "KILLSWITCH_QUARANTINE_POLICY_ARN", Type: String,
+		Doc: "The quarantine policy's ARN; the stack sets it.",
+		get: func(s *Settings) string { return s.QuarantinePolicyARN },
+		set: func(s *Settings, v string) []Problem {
+			if !policyARNPattern.MatchString(v) {
+				return whole(fmt.Sprintf("%q is not an IAM policy ARN", v))
+			}
+			s.QuarantinePolicyARN = v
+			return nil
+		},
+	},
+	{
+		Env: "KILLSWITCH_BUDGET_NAME", Type: String,
+		Doc: "The stack's own budget; an alert from any other budget does not trip. The stack sets it.",
+		get: func(s *Settings) string { return s.BudgetName },
+		set: func(s *Settings, v string) []Problem {
+			if !budgetNamePattern.MatchString(v) {
+				return whole(fmt.Sprintf("%q is not an AWS Budgets budget name", v))
+			}
+			s.BudgetName = v
+			return nil
+		},
+	},
+	{
+		Env: "KILLSWITCH_ALARM_NAME", Type: String,
+		Doc: "The stack's own billing alarm; any other alarm does not trip. The stack sets it.",
+		get: func(s *Settings) string { return s.AlarmName },
+		set: func(s *Settings, v string) []Problem {
+			if !alarmNamePattern.MatchString(v) {
+				return whole(fmt.Sprintf("%q is not a CloudWatch alarm name", v))
+			}
+			s.AlarmName = v
+			return nil
+		},
+	},
+	{
 		Env: "KILLSWITCH_NOTIFY_TOPIC_ARN", Type: String,
 		Doc: "The notify topic's ARN; the stack sets it.",
 		get: func(s *Settings) string { return s.NotifyTopicARN },
@@ -255,6 +386,13 @@ const (
 	EnvStopDatabases        = "KILLSWITCH_STOP_DATABASES"
 	EnvResweepMinutes       = "KILLSWITCH_RESWEEP_MINUTES"
 	EnvLatchParameter       = "KILLSWITCH_LATCH_PARAMETER"
+	EnvQuarantine           = "KILLSWITCH_QUARANTINE"
+	EnvQuarantinePolicyARN  = "KILLSWITCH_QUARANTINE_POLICY_ARN"
+	EnvBreakGlassARNs       = "KILLSWITCH_BREAK_GLASS_ARNS"
+	EnvIAMLookbackDays      = "KILLSWITCH_IAM_LOOKBACK_DAYS"
+	EnvDeactivateNewKeys    = "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS"
+	EnvBudgetName           = "KILLSWITCH_BUDGET_NAME"
+	EnvAlarmName            = "KILLSWITCH_ALARM_NAME"
 )
 
 func whole(msg string) []Problem { return []Problem{{Item: -1, Msg: msg}} }

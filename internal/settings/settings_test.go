@@ -26,6 +26,10 @@ func TestLoadDefaults(t *testing.T) {
 	if s.NotifyTopicARN != "" || s.TripOnForecast {
 		t.Errorf("settings = %+v", s)
 	}
+	if s.Quarantine != settings.QuarantineDenyLaunch || s.QuarantinePolicyARN != "" || len(s.BreakGlassARNs) != 0 ||
+		s.IAMLookbackDays != 7 || s.DeactivateNewAccessKeys || s.BudgetName != "killswitch-monthly" || s.AlarmName != "killswitch-estimated-charges" {
+		t.Errorf("guard defaults = %+v, want deny-launch, no policy wired, no break-glass, 7 days, keys left active, the stack's own budget and alarm", s)
+	}
 	if s.RegionConcurrency < 1 || s.RegionTimeout <= 0 || s.DeadlineReserve <= 0 {
 		t.Errorf("tuning defaults = %d, %v, %v", s.RegionConcurrency, s.RegionTimeout, s.DeadlineReserve)
 	}
@@ -76,6 +80,22 @@ func TestLoadParsesEachVariable(t *testing.T) {
 			func(s settings.Settings) bool { return s.ResweepMinutes == 1 }},
 		{"latch parameter", map[string]string{settings.EnvLatchParameter: "/killswitch/latch"},
 			func(s settings.Settings) bool { return s.LatchParameter == "/killswitch/latch" }},
+		{"quarantine off", map[string]string{settings.EnvQuarantine: "OFF"},
+			func(s settings.Settings) bool { return s.Quarantine == settings.QuarantineOff }},
+		{"quarantine policy", map[string]string{settings.EnvQuarantinePolicyARN: "arn:aws:iam::111122223333:policy/killswitch-quarantine"},
+			func(s settings.Settings) bool {
+				return s.QuarantinePolicyARN == "arn:aws:iam::111122223333:policy/killswitch-quarantine"
+			}},
+		{"break-glass user and role with a path", map[string]string{settings.EnvBreakGlassARNs: "arn:aws:iam::111122223333:user/bg , arn:aws:iam::111122223333:role/ops/break-glass"},
+			func(s settings.Settings) bool {
+				return slices.Equal(s.BreakGlassARNs, []string{"arn:aws:iam::111122223333:user/bg", "arn:aws:iam::111122223333:role/ops/break-glass"})
+			}},
+		{"iam look-back", map[string]string{settings.EnvIAMLookbackDays: "30"},
+			func(s settings.Settings) bool { return s.IAMLookbackDays == 30 }},
+		{"deactivate new keys", map[string]string{settings.EnvDeactivateNewKeys: "true"},
+			func(s settings.Settings) bool { return s.DeactivateNewAccessKeys }},
+		{"own budget and alarm names", map[string]string{settings.EnvBudgetName: "my budget", settings.EnvAlarmName: "my/alarm"},
+			func(s settings.Settings) bool { return s.BudgetName == "my budget" && s.AlarmName == "my/alarm" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,6 +138,16 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{settings.EnvResweepMinutes, "0"},
 		{settings.EnvResweepMinutes, "61"},
 		{settings.EnvLatchParameter, "no spaces allowed"},
+		{settings.EnvQuarantine, "deny-all"},
+		{settings.EnvQuarantinePolicyARN, "arn:aws:iam::111122223333:role/not-a-policy"},
+		{settings.EnvBreakGlassARNs, "arn:aws:iam::111122223333:group/admins"},
+		{settings.EnvBreakGlassARNs, "arn:aws:iam::111122223333:root"},
+		{settings.EnvBreakGlassARNs, strings.Repeat("arn:aws:iam::111122223333:user/u,", 11)},
+		{settings.EnvIAMLookbackDays, "0"},
+		{settings.EnvIAMLookbackDays, "91"},
+		{settings.EnvDeactivateNewKeys, "please"},
+		{settings.EnvBudgetName, "has:colon"},
+		{settings.EnvAlarmName, "line\nbreak"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -177,6 +207,13 @@ func TestEnvironmentRoundTrips(t *testing.T) {
 	s.ResweepMinutes = 3
 	s.LatchParameter = "/killswitch/latch"
 	s.NotifyTopicARN = "arn:aws:sns:us-east-1:111122223333:killswitch-notify"
+	s.Quarantine = settings.QuarantineOff
+	s.QuarantinePolicyARN = "arn:aws:iam::111122223333:policy/killswitch-quarantine"
+	s.BreakGlassARNs = []string{"arn:aws:iam::111122223333:role/break-glass"}
+	s.IAMLookbackDays = 3
+	s.DeactivateNewAccessKeys = true
+	s.BudgetName = "other-budget"
+	s.AlarmName = "other-alarm"
 
 	env := s.Environment()
 	if len(env) != len(settings.All) {

@@ -14,7 +14,7 @@ const (
 // parseAlarm reads a CloudWatch alarm notification. Only AlarmName and
 // NewStateValue are required; the rest is best effort, so a composite alarm
 // (no Trigger) or an odd Threshold still trips on ALARM.
-func parseAlarm(msg jsonObject) Signal {
+func parseAlarm(msg jsonObject, opts Options) Signal {
 	name, _, err := msg.str("AlarmName")
 	if err != nil || name == "" {
 		return unrecognised("CloudWatch alarm message has no AlarmName string")
@@ -22,6 +22,10 @@ func parseAlarm(msg jsonObject) Signal {
 	newState, _, err := msg.str("NewStateValue")
 	if err != nil || newState == "" {
 		return unrecognised(fmt.Sprintf("CloudWatch alarm %q message has no NewStateValue string", short(name)))
+	}
+	if opts.AlarmName != "" && name != opts.AlarmName {
+		return unrecognised(fmt.Sprintf("CloudWatch alarm %q is not this kill switch's alarm (%q); another alarm cannot trip it",
+			short(name), short(opts.AlarmName)))
 	}
 
 	alarm := &AlarmChange{AlarmName: name, NewState: newState}

@@ -111,6 +111,10 @@ func parseBudget(body, subject string, opts Options) Signal {
 	if alertType == "" {
 		return unrecognised(fmt.Sprintf("budget %q notification has no Alert Type", short(name)))
 	}
+	if opts.BudgetName != "" && name != opts.BudgetName {
+		return unrecognised(fmt.Sprintf("AWS Budgets alert for budget %q, which is not this kill switch's budget (%q); another budget cannot trip it",
+			short(name), short(opts.BudgetName)))
+	}
 
 	alert := &BudgetAlert{
 		BudgetName:       name,

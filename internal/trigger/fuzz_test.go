@@ -55,8 +55,28 @@ func FuzzParse(f *testing.F) {
 		if wrapped[0].MessageID != "fuzz" {
 			t.Errorf("MessageID = %q, want fuzz", wrapped[0].MessageID)
 		}
+
+		// With the owner's names set, nothing trips for another name.
+		owned := Options{TripOnForecast: tripOnForecast, BudgetName: ownBudget, AlarmName: ownAlarm}
+		for _, signals := range [][]Signal{Parse(raw, owned), Parse(snsEvent(t, snsMessage{Subject: subject, Message: message, MessageID: "fuzz"}), owned)} {
+			checkInvariants(t, signals, owned)
+			for _, s := range signals {
+				if s.Trips && s.Budget != nil && s.Budget.BudgetName != ownBudget {
+					t.Errorf("budget %q tripped, want only %q", s.Budget.BudgetName, ownBudget)
+				}
+				if s.Trips && s.Alarm != nil && s.Alarm.AlarmName != ownAlarm {
+					t.Errorf("alarm %q tripped, want only %q", s.Alarm.AlarmName, ownAlarm)
+				}
+			}
+		}
 	})
 }
+
+// The stack's own names, as the fuzz target's owner options give them.
+const (
+	ownBudget = "killswitch-monthly"
+	ownAlarm  = "killswitch-estimated-charges"
+)
 
 func checkInvariants(t *testing.T, signals []Signal, opts Options) {
 	t.Helper()

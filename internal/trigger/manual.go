@@ -105,3 +105,7 @@ func parseControl(obj jsonObject, verb string, viaSNS bool) Signal {
 	}
 	return Signal{Source: SourceDisarm, Summary: summary, Manual: &ManualInvoke{Reason: reason}}
 }
+
+// ScheduledEvent is exactly what the stack's schedule sends the function.
+// The stack writes it into the schedule's target, so the two cannot drift.
+const ScheduledEvent = `{"killswitch":"scheduled"}`

@@ -36,12 +36,14 @@
 //     events.SNSEvent, so an odd Timestamp or MessageAttributes value cannot
 //     make a genuine alert unreadable. Records are judged one at a time.
 //
-// Trust: Parse authenticates nothing. A manual-trip JSON arriving inside an
-// SNS record is believed because the trip topic is the only event source
-// subscribed to the Lambda and the topic's policy limits who may publish to
-// it (AWS Budgets, CloudWatch and the owning account). A direct invoke needs
-// lambda:InvokeFunction on the function. Whoever can do either is meant to be
-// able to trip the switch.
+// Trust: Parse authenticates nothing; the stack and Options do. The trip
+// topic is the only event source subscribed to the Lambda, and its policy
+// lets only the stack's own budget and alarm publish (by exact
+// aws:SourceArn) and explicitly denies every other principal but the
+// break-glass ones. Options.BudgetName and Options.AlarmName add a second
+// check here: an alert from any other budget or alarm is unrecognised. A
+// manual trip inside an SNS record is therefore from a break-glass
+// principal; a direct invoke needs lambda:InvokeFunction on the function.
 package trigger
 
 import (
@@ -72,6 +74,12 @@ type Options struct {
 	// forecast early in the month can be far off, and acting on it stops
 	// workloads before any money has been spent.
 	TripOnForecast bool
+	// BudgetName and AlarmName are the kill switch's own budget and billing
+	// alarm. When set, an alert from any other budget or alarm is
+	// unrecognised: anyone in the account who can create a budget or an
+	// alarm must not be able to pull the switch. Empty accepts any name.
+	BudgetName string
+	AlarmName  string
 }
 
 // BudgetAlert holds the fields of an AWS Budgets notification, as written in
@@ -217,12 +225,12 @@ func parseSNSMessage(message, subject string, opts Options) Signal {
 		return unrecognised("SNS message is empty")
 	}
 	if strings.HasPrefix(body, "{") {
-		return parseJSONMessage(body)
+		return parseJSONMessage(body, opts)
 	}
 	return parseBudget(body, subject, opts)
 }
 
-func parseJSONMessage(body string) Signal {
+func parseJSONMessage(body string, opts Options) Signal {
 	var msg jsonObject
 	if err := json.Unmarshal([]byte(body), &msg); err != nil || msg == nil {
 		return unrecognised(fmt.Sprintf("SNS message starts like JSON but does not parse: %v", err))
@@ -233,7 +241,7 @@ func parseJSONMessage(body string) Signal {
 	_, hasName := msg["AlarmName"]
 	_, hasState := msg["NewStateValue"]
 	if hasName || hasState {
-		return parseAlarm(msg)
+		return parseAlarm(msg, opts)
 	}
 	return unrecognised(fmt.Sprintf(
 		"SNS message is JSON but neither a CloudWatch alarm (no AlarmName/NewStateValue) nor a manual invoke (no killswitch); keys: %s",

@@ -1,0 +1,148 @@
+package resources_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/killswitch/killswitch/internal/engine"
+	"github.com/killswitch/killswitch/internal/guard"
+	"github.com/killswitch/killswitch/internal/resources"
+)
+
+// trailNow is the trail's clock in these tests; the fake's dates are fixed
+// around it, so nothing depends on the wall clock.
+var trailNow = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+
+// trailAccount: an owner with an old user, old key and a console password
+// with MFA; an attacker's new user with a new key (used), a new console
+// password without MFA, a new role; a new key on the owner's old user; a
+// break-glass user's new key; the switch's own new role and an AWS
+// service-linked role, neither of which is the attacker's.
+func trailAccount() (*fakeIAM, string) {
+	f := newFakeIAM()
+	old := trailNow.AddDate(0, -6, 0)
+	f.addUser("owner-admin", old)
+	f.addKey("owner-admin", "AKIAOWNEROLD", old, iamtypes.StatusTypeActive)
+	f.addKey("owner-admin", "AKIAOWNERNEW", trailNow.Add(-2*time.Hour), iamtypes.StatusTypeActive)
+	f.logins["owner-admin"] = old
+	f.mfa["owner-admin"] = true
+	f.addUser("attacker", trailNow.Add(-3*time.Hour))
+	f.addKey("attacker", "AKIAATTACKER", trailNow.Add(-3*time.Hour), iamtypes.StatusTypeActive)
+	f.keyUsed["AKIAATTACKER"] = trailNow.Add(-time.Hour)
+	f.addKey("attacker", "AKIAINACTIVE", trailNow.Add(-3*time.Hour), iamtypes.StatusTypeInactive)
+	f.logins["attacker"] = trailNow.Add(-3 * time.Hour)
+	f.addUser("old-console", old)
+	f.logins["old-console"] = old
+	bg := f.addUser("break-glass", old)
+	f.addKey("break-glass", "AKIABREAKGLASS", trailNow.Add(-time.Hour), iamtypes.StatusTypeActive)
+	f.addRole("/", "attacker-ec2", trailNow.Add(-3*time.Hour))
+	f.roleUsed["attacker-ec2"] = trailNow.Add(-30 * time.Minute)
+	f.addRole("/", "owner-old-role", old)
+	f.addRole(guard.RolePath, guard.FunctionRoleName, trailNow.Add(-time.Hour))
+	f.addRole("/aws-service-role/spot.amazonaws.com/", "AWSServiceRoleForEC2Spot", trailNow.Add(-time.Hour))
+	return f, bg
+}
+
+func TestIAMTrailReportsWhatTheAttackerLeft(t *testing.T) {
+	t.Parallel()
+	for _, deactivate := range []bool{false, true} {
+		name := map[bool]string{false: "report only", true: "deactivateNewAccessKeys"}[deactivate]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f, bg := trailAccount()
+			k := resources.NewIAMTrail(f, resources.IAMTrailOptions{
+				Lookback: 7 * 24 * time.Hour, DeactivateNewAccessKeys: deactivate, BreakGlassARNs: []string{bg},
+				Now: func() time.Time { return trailNow },
+			})
+			kr := sweepGlobal(t, k, engine.Policy{})
+			if kr.Error != "" {
+				t.Fatalf("trail error: %s", kr.Error)
+			}
+			refused := refusals(kr)
+			user := "arn:aws:iam::" + fakeAccount + ":user/attacker"
+			role := "arn:aws:iam::" + fakeAccount + ":role/attacker-ec2"
+			// Each finding says what, when, last use and the delete command.
+			want := map[string][]string{
+				user:                        {"IAM user attacker created 2026-11-02 09:00 UTC", "last used never", "aws iam delete-user --user-name attacker"},
+				"AKIAINACTIVE":              {"Inactive", "aws iam delete-access-key --user-name attacker --access-key-id AKIAINACTIVE"},
+				"AKIABREAKGLASS":            {"break-glass principal's key is never deactivated", "aws iam delete-access-key --user-name break-glass --access-key-id AKIABREAKGLASS"},
+				"login-profile/attacker":    {"console password of IAM user attacker", "created 2026-11-02 09:00 UTC (in the last 7 day(s))", "NO MFA", "aws iam delete-login-profile --user-name attacker"},
+				"login-profile/old-console": {"NO MFA", "created 2026-05-02 12:00 UTC"},
+				role:                        {"IAM role attacker-ec2 created 2026-11-02 09:00 UTC", "last used 2026-11-02 11:30 UTC (us-east-1)", "aws iam delete-role --role-name attacker-ec2"},
+			}
+			newKeys := map[string][]string{
+				"AKIAATTACKER": {"created 2026-11-02 09:00 UTC", "last used 2026-11-02 11:00 UTC (ec2, ap-east-1)", "aws iam delete-access-key --user-name attacker --access-key-id AKIAATTACKER"},
+				"AKIAOWNERNEW": {"of IAM user owner-admin", "last used never", "aws iam delete-access-key --user-name owner-admin --access-key-id AKIAOWNERNEW"},
+			}
+			if !deactivate {
+				for id, w := range newKeys {
+					want[id] = append(w, "deactivateNewAccessKeys is off")
+				}
+			}
+			for id, parts := range want {
+				for _, p := range parts {
+					if !strings.Contains(refused[id], p) {
+						t.Errorf("%s: reason %q lacks %q", id, refused[id], p)
+					}
+				}
+			}
+			if len(refused) != len(want) {
+				t.Errorf("%d findings, want %d (no old user, old key, MFA console user, old role, own role or service-linked role): %v", len(refused), len(want), refused)
+			}
+
+			got := outcomesByID(kr)
+			if !deactivate {
+				if len(kr.Outcomes) != 0 || len(f.calls) == 0 {
+					t.Errorf("report only made %d changes", len(kr.Outcomes))
+				}
+				for _, c := range f.calls {
+					if c == "UpdateAccessKey" {
+						t.Error("report only called UpdateAccessKey")
+					}
+				}
+				return
+			}
+			for id, parts := range newKeys {
+				o := wantOutcome(t, got, id, engine.StatusDone, resources.VerbDeactivateKey, "")
+				if !strings.Contains(o.Note, parts[2]) {
+					t.Errorf("%s: outcome note %q lacks the delete command", id, o.Note)
+				}
+				if p, ok := o.Prior.(resources.AccessKeyPrior); !ok || p.Status != "Active" || p.AccessKeyID != id {
+					t.Errorf("%s: prior %#v, want the active key", id, o.Prior)
+				}
+			}
+			if len(kr.Outcomes) != 2 {
+				t.Errorf("%d keys deactivated, want 2 (not the inactive one, not break-glass's)", len(kr.Outcomes))
+			}
+			for user, keys := range f.keys {
+				for _, key := range keys {
+					wantStatus := iamtypes.StatusTypeActive
+					if _, deactivated := newKeys[*key.AccessKeyId]; deactivated || *key.AccessKeyId == "AKIAINACTIVE" {
+						wantStatus = iamtypes.StatusTypeInactive
+					}
+					if key.Status != wantStatus {
+						t.Errorf("%s key %s: %s, want %s", user, *key.AccessKeyId, key.Status, wantStatus)
+					}
+				}
+			}
+		})
+	}
+}
+
+// One user's failing call is reported, and the rest of the trail still is.
+func TestIAMTrailListingFailureKeepsTheRest(t *testing.T) {
+	t.Parallel()
+	f, _ := trailAccount()
+	f.errs["GetLoginProfile"] = apiErr("AccessDenied")
+	k := resources.NewIAMTrail(f, resources.IAMTrailOptions{Lookback: 7 * 24 * time.Hour, Now: func() time.Time { return trailNow }})
+	kr := sweepGlobal(t, k, engine.Policy{})
+	if !strings.Contains(kr.Error, "AccessDenied") {
+		t.Errorf("error %q, want the AccessDenied", kr.Error)
+	}
+	if _, ok := refusals(kr)["AKIAATTACKER"]; !ok {
+		t.Errorf("the attacker's key is missing after an unrelated failure: %v", refusals(kr))
+	}
+}
