@@ -20,7 +20,7 @@ import (
 // order, built on cfg as Kinds builds them.
 func relauncherKinds(cfg aws.Config) []engine.Kind {
 	var out []engine.Kind
-	for _, k := range resources.Kinds(cfg, settings.Default()) {
+	for _, k := range resources.Kinds(cfg, settings.Default(), resources.Self{}) {
 		switch k.(type) {
 		case *resources.AutoScalingGroups, *resources.SpotFleetRequests, *resources.EC2Fleets, *resources.SpotInstanceRequests:
 			out = append(out, k)

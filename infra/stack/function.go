@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/killswitch/killswitch/internal/guard"
 )
 
 // Function is the kill-switch Lambda and what it is built from.
@@ -26,16 +28,20 @@ var FunctionTimeout = 5 * time.Minute
 
 // FunctionEnvironment is the Lambda's environment for cfg: every variable
 // internal/settings defines, written by the same table the function reads
-// it with. The stack wires the notify topic and the latch parameter; both
-// are usually tokens.
-func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter string) map[string]string {
+// it with. The stack wires the notify topic, the latch parameter and the
+// quarantine policy (usually tokens; the policy "" when the quarantine is
+// off), and its own budget and alarm names.
+func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn string) map[string]string {
 	s := cfg.Settings
 	s.NotifyTopicARN = notifyTopicArn
 	s.LatchParameter = latchParameter
+	s.QuarantinePolicyARN = quarantinePolicyArn
+	s.BudgetName = BudgetName
+	s.AlarmName = BillingAlarmName
 	return s.Environment()
 }
 
-func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, assetDir string) Function {
+func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, quarantineArn, assetDir string) Function {
 	logGroup := awslogs.NewLogGroup(stack, jsii.String("FunctionLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/lambda/" + FunctionName),
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
@@ -44,7 +50,11 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 
 	// An explicit role with exactly what the function calls; no managed
 	// policies. What it may do to each kind of resource is in Permissions.
+	// Its fixed path and name are how the quarantine recognises it (see
+	// internal/guard): the switch never quarantines itself.
 	role := awsiam.NewRole(stack, jsii.String("FunctionRole"), &awsiam.RoleProps{
+		RoleName:    jsii.String(guard.FunctionRoleName),
+		Path:        jsii.String(guard.RolePath),
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 		Description: jsii.String("killswitch Lambda: find and contain EC2 instances and what launches them, in every region; keep the latch; publish reports"),
 	})
@@ -92,7 +102,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		ReservedConcurrentExecutions: jsii.Number(1),
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
 		LogGroup:                     logGroup,
-		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName())),
+		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn)),
 		// Async invokes (SNS) are retried twice, then the failed event goes to
 		// the notify topic: a failed trip is never silent.
 		RetryAttempts: jsii.Number(2),

@@ -4,12 +4,14 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/killswitch/killswitch/internal/guard"
 )
 
 // LatchParameterName is the SSM parameter that remembers the switch has
 // tripped, so that the scheduled runs keep sweeping after the one budget
 // alert of the month. Fixed, so that the operator can read and reset it.
-const LatchParameterName = "/killswitch/latch"
+const LatchParameterName = guard.LatchParameterName
 
 // LatchInitialValue is the latch as the stack creates it: not tripped.
 // CloudFormation writes it only on create (or if this value changes), so a

@@ -6,6 +6,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/killswitch/killswitch/internal/guard"
 )
 
 // The function's permissions, one entry per kind of resource it contains.
@@ -39,7 +41,16 @@ type Statement struct {
 	Deny      bool
 	Actions   []string
 	Resources []string
+	// Conditions narrow the statement (operator -> key -> values, values
+	// written like Resources); nil means none.
+	Conditions map[string]map[string][]string
+	// When limits the statement to configs that need it; nil means
+	// whenever its kind is enabled.
+	When func(Config) bool
 }
+
+// Enabled reports whether cfg needs the statement.
+func (s Statement) Enabled(cfg Config) bool { return s.When == nil || s.When(cfg) }
 
 // Suppression accepts one cdk-nag finding on the function's role.
 type Suppression struct {
@@ -81,6 +92,11 @@ func anyInThisAccount(resource, what string) Suppression {
 		what + " of this account, and the actions to the ones that contain them."}
 }
 
+// anyIAM is the reason for an IAM ARN of this account with a wildcard name.
+func anyIAM(resource, what, why string) Suppression {
+	return Suppression{Rule: iamWildcards, Resource: resource, Reason: "Any of this account's " + what + ": " + why + "."}
+}
+
 // Resource ARNs of this account, any region.
 const (
 	instanceARN             = "arn:${Partition}:ec2:*:${Account}:instance/*"
@@ -101,12 +117,52 @@ const (
 	lambdaFunctionARN       = "arn:${Partition}:lambda:*:${Account}:function:*"
 	dbInstanceARN           = "arn:${Partition}:rds:*:${Account}:db:*"
 	dbClusterARN            = "arn:${Partition}:rds:*:${Account}:cluster:*"
+	iamUserARN              = "arn:${Partition}:iam::${Account}:user/*"
+	iamGroupARN             = "arn:${Partition}:iam::${Account}:group/*"
+	iamRoleARN              = "arn:${Partition}:iam::${Account}:role/*"
 	ownFunctionARN          = "arn:${Partition}:lambda:${Region}:${Account}:function:" + FunctionName
 	ownQualifiedFunctionARN = ownFunctionARN + ":*"
 )
 
 // Permissions is every kind's permissions, keyed by the kind's name.
 var Permissions = []KindPermissions{
+	{
+		Kind: "IAM principals",
+		When: QuarantineEnabled,
+		Statements: []Statement{
+			{Sid: "DiscoverIAMPrincipals", Actions: []string{"iam:ListGroups", "iam:ListRoles", "iam:ListUsers"}, Resources: []string{"*"}},
+			// One listing says who already has the policy, so a re-sweep
+			// attaches it only to newcomers.
+			{Sid: "ListQuarantinedPrincipals", Actions: []string{"iam:ListEntitiesForPolicy"}, Resources: []string{guard.QuarantinePolicyARN}},
+			{Sid: "FindBreakGlassGroups", Actions: []string{"iam:ListGroupsForUser"}, Resources: []string{iamUserARN}},
+			// Any principal, but only this one policy: the function cannot
+			// attach anything else to anyone.
+			{Sid: "AttachTheQuarantinePolicyOnly", Actions: []string{"iam:AttachGroupPolicy", "iam:AttachRolePolicy", "iam:AttachUserPolicy"},
+				Resources:  []string{iamUserARN, iamGroupARN, iamRoleARN},
+				Conditions: map[string]map[string][]string{"ArnEquals": {"iam:PolicyARN": {guard.QuarantinePolicyARN}}}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("iam:ListUsers, iam:ListGroups and iam:ListRoles do"),
+			anyIAM(iamUserARN, "IAM users", "the quarantine is attached to every user an attacker may have created (and only the quarantine policy, by the iam:PolicyARN condition); their groups are listed only for the break-glass users"),
+			anyIAM(iamGroupARN, "IAM groups", "the quarantine is attached to every group, and only the quarantine policy (iam:PolicyARN condition)"),
+			anyIAM(iamRoleARN, "IAM roles", "the quarantine is attached to every role an attacker may have created, and only the quarantine policy (iam:PolicyARN condition)"),
+		},
+	},
+	{
+		Kind: "IAM trail",
+		Statements: []Statement{
+			{Sid: "ListIAMUsersAndRoles", Actions: []string{"iam:ListRoles", "iam:ListUsers"}, Resources: []string{"*"}},
+			{Sid: "ReadIAMUserCredentials", Actions: []string{"iam:GetAccessKeyLastUsed", "iam:GetLoginProfile", "iam:ListAccessKeys", "iam:ListMFADevices"}, Resources: []string{iamUserARN}},
+			{Sid: "ReadIAMRoleLastUse", Actions: []string{"iam:GetRole"}, Resources: []string{iamRoleARN}},
+			{Sid: "DeactivateNewAccessKeys", Actions: []string{"iam:UpdateAccessKey"}, Resources: []string{iamUserARN},
+				When: func(c Config) bool { return c.DeactivateNewAccessKeys }},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("iam:ListUsers and iam:ListRoles do"),
+			anyIAM(iamUserARN, "IAM users", "the IAM trail reads the keys, console password and MFA of every user to find what an attacker created, and (deactivateNewAccessKeys only) deactivates new keys"),
+			anyIAM(iamRoleARN, "IAM roles", "the IAM trail reads when each new role was last used, and roles an attacker created cannot be named in advance"),
+		},
+	},
 	{
 		Kind: "Auto Scaling groups",
 		Statements: []Statement{
@@ -300,12 +356,28 @@ func (s Statement) policyStatement() awsiam.PolicyStatement {
 	for i, r := range s.Resources {
 		resources[i] = jsii.String(resolvePseudo(r))
 	}
-	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+	props := &awsiam.PolicyStatementProps{
 		Sid:       jsii.String(s.Sid),
 		Effect:    effect,
 		Actions:   jsii.Strings(s.Actions...),
 		Resources: &resources,
-	})
+	}
+	if s.Conditions != nil {
+		conds := map[string]any{}
+		for op, kv := range s.Conditions {
+			m := map[string]any{}
+			for k, vs := range kv {
+				values := make([]*string, len(vs))
+				for i, v := range vs {
+					values[i] = jsii.String(resolvePseudo(v))
+				}
+				m[k] = values
+			}
+			conds[op] = m
+		}
+		props.Conditions = &conds
+	}
+	return awsiam.NewPolicyStatement(props)
 }
 
 // addKindPermissions gives role every enabled kind's statements and records
@@ -316,7 +388,9 @@ func addKindPermissions(role awsiam.Role, cfg Config) {
 			continue
 		}
 		for _, s := range k.Statements {
-			role.AddToPolicy(s.policyStatement())
+			if s.Enabled(cfg) {
+				role.AddToPolicy(s.policyStatement())
+			}
 		}
 		for _, s := range k.Suppressions {
 			suppress(role, s.Rule, k.Kind+": "+s.Reason, s.AppliesTo())

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/killswitch/killswitch/internal/guard"
 	"github.com/killswitch/killswitch/internal/trigger"
 )
 
@@ -15,7 +16,7 @@ import (
 // function every resweepMinutes: a budget alerts once a month, so while the
 // latch is tripped only this schedule keeps containing what an attacker
 // relaunches.
-const ResweepScheduleName = "killswitch-resweep"
+const ResweepScheduleName = guard.ResweepScheduleName
 
 // ScheduledEventInput is exactly the event the schedule sends the function.
 // Tests and integration tests read it from here (or from the template,
@@ -35,6 +36,8 @@ func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function) awsschedule
 	// Its own role: the scheduler may invoke the kill switch and nothing
 	// else, and only on behalf of schedules of this account.
 	role := awsiam.NewRole(stack, jsii.String("ResweepScheduleRole"), &awsiam.RoleProps{
+		RoleName: jsii.String(guard.ScheduleRoleName),
+		Path:     jsii.String(guard.RolePath),
 		AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
 			Conditions: &map[string]any{
 				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},

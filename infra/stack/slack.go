@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awschatbot"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/killswitch/killswitch/internal/guard"
 )
 
 // newSlackChannel posts the notify topic to a Slack channel through AWS
@@ -15,6 +17,8 @@ import (
 // Chatbot only relays notifications; nobody can act on AWS from Slack.
 func newSlackChannel(stack awscdk.Stack, cfg Config, topics Topics) awschatbot.CfnSlackChannelConfiguration {
 	role := awsiam.NewRole(stack, jsii.String("SlackChannelRole"), &awsiam.RoleProps{
+		RoleName:    jsii.String(guard.SlackRoleName),
+		Path:        jsii.String(guard.RolePath),
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("chatbot.amazonaws.com"), nil),
 		Description: jsii.String("killswitch Slack channel (AWS Chatbot): relays notifications only, no permissions"),
 	})

@@ -14,16 +14,21 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/killswitch/killswitch/internal/guard"
 )
 
 // Resource names, fixed so that the README and the operator can refer to them.
+// They are defined in internal/guard, which the function reads too: the
+// quarantine policy names these resources, and the function recognises its
+// own budget, alarm and roles by them.
 const (
-	StackID            = "Killswitch"
-	TripTopicName      = "killswitch-trip"
-	NotifyTopicName    = "killswitch-notify"
-	BudgetName         = "killswitch-monthly"
-	BillingAlarmName   = "killswitch-estimated-charges"
-	FunctionName       = "killswitch"
+	StackID            = guard.StackName
+	TripTopicName      = guard.TripTopicName
+	NotifyTopicName    = guard.NotifyTopicName
+	BudgetName         = guard.BudgetName
+	BillingAlarmName   = guard.BillingAlarmName
+	FunctionName       = guard.FunctionName
 	BillingAlarmRegion = "us-east-1"
 )
 
@@ -71,7 +76,16 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 
 	topics := newTopics(stack, cfg)
 	latch := newLatch(stack)
-	fn := newFunction(stack, cfg, topics, latch, assetDir)
+	quarantineARN := ""
+	if QuarantineEnabled(cfg) {
+		quarantine := newQuarantinePolicy(stack, cfg)
+		quarantineARN = *quarantine.ManagedPolicyArn()
+		awscdk.NewCfnOutput(stack, jsii.String("QuarantinePolicyArn"), &awscdk.CfnOutputProps{
+			Value:       quarantine.ManagedPolicyArn(),
+			Description: jsii.String("The deny policy the kill switch attaches to every IAM principal when it trips; detach it as root or a break-glass principal"),
+		})
+	}
+	fn := newFunction(stack, cfg, topics, latch, quarantineARN, assetDir)
 	schedule := newResweepSchedule(stack, cfg, fn)
 	newBudget(stack, cfg, topics)
 	if cfg.BillingAlarm {

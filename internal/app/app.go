@@ -74,7 +74,7 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		// lacks it, and then there is no policy to attach.
 		log.Warn("quarantine is deny-launch but no quarantine policy is set (" + settings.EnvQuarantinePolicyARN + "): IAM principals are not quarantined")
 	}
-	kinds := append(resources.Kinds(cfg, s), o.extraKinds...)
+	kinds := append(resources.Kinds(cfg, s, resources.Self{FunctionName: o.functionName, Region: cfg.Region}), o.extraKinds...)
 	eng := resources.NewEngine(cfg, kinds, engine.Options{
 		Concurrency:     s.RegionConcurrency,
 		RegionTimeout:   s.RegionTimeout,

@@ -178,6 +178,10 @@ func (e *Engine) sweepKind(ctx context.Context, log *slog.Logger, k Kind, region
 			kr.Refused = append(kr.Refused, Refusal{ID: r.ID, Reason: "exempt by ID at deploy time (" + src + ")"})
 			continue
 		}
+		if src, ok := p.Exempt[r.Parent]; ok && r.Parent != "" {
+			kr.Refused = append(kr.Refused, Refusal{ID: r.ID, Reason: "launched by " + r.Parent + ", exempt at deploy time (" + src + ")"})
+			continue
+		}
 		d := k.Decide(r)
 		if d.Leave {
 			kr.Refused = append(kr.Refused, Refusal{ID: r.ID, Reason: d.Reason})

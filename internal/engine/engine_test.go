@@ -689,3 +689,23 @@ func TestRunSweepsGlobalKindsOnceFirst(t *testing.T) {
 		t.Errorf("totals = %+v", rep.Totals)
 	}
 }
+
+// The owner's exempt Auto Scaling group keeps its instances: an exempt
+// parent exempts the children it launched.
+func TestRunExemptParentExemptsItsChildren(t *testing.T) {
+	t.Parallel()
+	owned := engine.Resource{ID: "i-owned", Parent: "owner-asg"}
+	stray := engine.Resource{ID: "i-stray", Parent: "attacker-asg"}
+	k := &fakeKind{name: "instances", found: map[string][]engine.Resource{"us-east-1": {owned, stray}}}
+	e := newEngine(fakeRegions{regions: []string{"us-east-1"}}, engine.Options{}, k)
+
+	rep := e.Run(context.Background(), engine.Policy{Exempt: map[string]string{"owner-asg": "KILLSWITCH_EXEMPT_NAMES"}})
+
+	kr := rep.Regions[0].Kinds[0]
+	if len(kr.Refused) != 1 || kr.Refused[0].ID != "i-owned" || !strings.Contains(kr.Refused[0].Reason, "owner-asg") {
+		t.Errorf("refused = %+v", kr.Refused)
+	}
+	if got := kr.IDs("stopped"); !slices.Equal(got, []string{"i-stray"}) {
+		t.Errorf("stopped = %v", got)
+	}
+}

@@ -64,6 +64,10 @@ type Resource struct {
 	Attributes map[string]string
 	// Prior is the resource's state as found, before any change.
 	Prior PriorState
+	// Parent names what launched the resource (its Auto Scaling group, its
+	// fleet), read from data the attacker cannot forge. An exempt parent
+	// exempts its children: the owner's group keeps its instances.
+	Parent string
 }
 
 // Decision is what the plan says to do with one resource, and why.

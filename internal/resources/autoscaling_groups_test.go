@@ -412,7 +412,7 @@ func TestAutoScalingGroupsContainBoundsConcurrency(t *testing.T) {
 func TestKindsContainRelaunchersBeforeInstances(t *testing.T) {
 	t.Parallel()
 	var names []string
-	for _, k := range resources.Kinds(aws.Config{Region: "us-east-1"}, settings.Default()) {
+	for _, k := range resources.Kinds(aws.Config{Region: "us-east-1"}, settings.Default(), resources.Self{}) {
 		names = append(names, k.Name())
 	}
 	want := []string{"Auto Scaling groups", "Spot Fleet requests", "EC2 Fleets", "Spot Instance requests", "EC2 instances"}

@@ -135,8 +135,25 @@ func instanceResource(inst types.Instance) engine.Resource {
 			attrRootDevice:   string(inst.RootDeviceType),
 			attrInstanceType: string(inst.InstanceType),
 		},
-		Prior: InstancePrior{State: state, InstanceType: string(inst.InstanceType), Lifecycle: string(inst.InstanceLifecycle)},
+		Prior:  InstancePrior{State: state, InstanceType: string(inst.InstanceType), Lifecycle: string(inst.InstanceLifecycle)},
+		Parent: launcher(inst.Tags),
 	}
+}
+
+// launcherTags name what launched an instance. Tags under "aws:" are set by
+// AWS alone (users cannot create or change them), so unlike the
+// killswitch:exempt tag an attacker might forge, they can be trusted.
+var launcherTags = []string{"aws:autoscaling:groupName", "aws:ec2spot:fleet-request-id", "aws:ec2:fleet-id"}
+
+func launcher(tags []types.Tag) string {
+	for _, key := range launcherTags {
+		for _, t := range tags {
+			if aws.ToString(t.Key) == key {
+				return aws.ToString(t.Value)
+			}
+		}
+	}
+	return ""
 }
 
 // Decide chooses from the describe data alone, never from error text.

@@ -708,3 +708,33 @@ func TestContainStopsSpotFirstInItsOwnBatches(t *testing.T) {
 		}
 	}
 }
+
+// What launched an instance is read from the tags only AWS can write; a
+// tag anyone can write names no parent.
+func TestFindNamesTheLauncherFromAWSTags(t *testing.T) {
+	t.Parallel()
+	tag := func(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }
+	tests := []struct {
+		name string
+		tags []types.Tag
+		want string
+	}{
+		{"Auto Scaling group", []types.Tag{tag("Name", "web"), tag("aws:autoscaling:groupName", "owner-asg")}, "owner-asg"},
+		{"Spot Fleet", []types.Tag{tag("aws:ec2spot:fleet-request-id", "sfr-123")}, "sfr-123"},
+		{"EC2 Fleet", []types.Tag{tag("aws:ec2:fleet-id", "fleet-123")}, "fleet-123"},
+		{"a user tag names nothing", []types.Tag{tag("autoscaling:groupName", "owner-asg"), tag("killswitch:exempt", "true")}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			inst := running("i-0123456789abcdef0")
+			inst.Tags = tc.tags
+			f := newFakeEC2()
+			f.pages = [][]types.Reservation{{{Instances: []types.Instance{inst}}}}
+			found, err := kindWith(f, pol{Action: resources.VerbStopInstance}).Find(context.Background(), "us-east-1")
+			if err != nil || len(found) != 1 || found[0].Parent != tc.want {
+				t.Errorf("Find = %+v, %v; want parent %q", found, err, tc.want)
+			}
+		})
+	}
+}

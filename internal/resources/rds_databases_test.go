@@ -161,7 +161,7 @@ func TestKindsStopDatabasesOnlyWhenChosen(t *testing.T) {
 		s := settings.Default()
 		s.StopDatabases = stop
 		var names []string
-		for _, k := range resources.Kinds(aws.Config{Region: "us-east-1"}, s) {
+		for _, k := range resources.Kinds(aws.Config{Region: "us-east-1"}, s, resources.Self{}) {
 			names = append(names, k.Name())
 		}
 		ec2At, rdsAt := slices.Index(names, "EC2 instances"), slices.Index(names, "RDS DB instances")

@@ -7,7 +7,6 @@ package resources
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"time"
 
@@ -24,7 +23,7 @@ import (
 // owner's settings, in the order they are contained: what relaunches
 // instances (Auto Scaling groups, Spot requests and fleets) must come before
 // the instances themselves. Adding a kind is one file and one row here.
-func Kinds(cfg aws.Config, s settings.Settings) []engine.Kind {
+func Kinds(cfg aws.Config, s settings.Settings, self Self) []engine.Kind {
 	ec2Clients := newRegionalClients(func(region string) *ec2.Client {
 		return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
 	})
@@ -50,7 +49,7 @@ func Kinds(cfg aws.Config, s settings.Settings) []engine.Kind {
 		NewSpotInstanceRequests(func(region string) SpotInstanceRequestsAPI { return ec2Clients.get(region) }),
 		// Lambda sets AWS_LAMBDA_FUNCTION_NAME and AWS_REGION: the kill
 		// switch's own function, never throttled.
-		NewLambdaFunctions(lambdaClients(cfg), LambdaFunctionOptions{SelfName: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), SelfRegion: os.Getenv("AWS_REGION")}),
+		NewLambdaFunctions(lambdaClients(cfg), LambdaFunctionOptions{SelfName: self.FunctionName, SelfRegion: self.Region}),
 		NewECSServices(func(region string) ECSServicesAPI { return ecsClients.get(region) }),
 		NewECSTasks(func(region string) ECSTasksAPI { return ecsClients.get(region) }),
 		NewEKSNodegroups(eksClients(cfg)),
@@ -72,6 +71,14 @@ func Kinds(cfg aws.Config, s settings.Settings) []engine.Kind {
 		)
 	}
 	return kinds
+}
+
+// Self is the kill switch's own deployment, which no kind may touch. The
+// caller reads it (in Lambda, AWS_LAMBDA_FUNCTION_NAME and AWS_REGION), so
+// the kinds read no process environment.
+type Self struct {
+	FunctionName string
+	Region       string
 }
 
 // Policy is what the settings say for every kind: dry run and exemptions.
