@@ -150,6 +150,8 @@ func TestConfigDefaults(t *testing.T) {
 			ExemptInstanceIDs: []string{}, DryRun: false, TripOnForecast: false,
 			RegionConcurrency: 32, RegionTimeout: 4 * time.Minute, DeadlineReserve: 10 * time.Second,
 			ExemptNames: []string{}, StopDatabases: false, ResweepMinutes: 10,
+			Quarantine: "deny-launch", BreakGlassARNs: []string{}, IAMLookbackDays: 7,
+			BudgetName: stack.BudgetName, AlarmName: stack.BillingAlarmName,
 		},
 		BudgetUSD: 10, TripThresholdPercent: 100,
 		WarningThresholdsPercent: []float64{50, 80}, ForecastWarningThresholdsPercent: []float64{100},

@@ -112,6 +112,7 @@ const (
 	trainingJobARN          = "arn:${Partition}:sagemaker:*:${Account}:training-job/*"
 	processingJobARN        = "arn:${Partition}:sagemaker:*:${Account}:processing-job/*"
 	transformJobARN         = "arn:${Partition}:sagemaker:*:${Account}:transform-job/*"
+	tuningJobARN            = "arn:${Partition}:sagemaker:*:${Account}:hyper-parameter-tuning-job/*"
 	batchComputeEnvARN      = "arn:${Partition}:batch:*:${Account}:compute-environment/*"
 	batchJobARN             = "arn:${Partition}:batch:*:${Account}:job/*"
 	lambdaFunctionARN       = "arn:${Partition}:lambda:*:${Account}:function:*"
@@ -221,18 +222,20 @@ var Permissions = []KindPermissions{
 		},
 	},
 	{
-		Kind: "ECS tasks",
+		Kind: "ECS standalone tasks",
 		Statements: []Statement{
-			{Sid: "DiscoverECSTasks", Actions: []string{"ecs:ListClusters", "ecs:ListTasks"}, Resources: []string{"*"}},
+			// ListServices tells a service's task from one whose group only
+			// claims a service: the group is free text an attacker can set.
+			{Sid: "DiscoverECSTasks", Actions: []string{"ecs:ListClusters", "ecs:ListServices", "ecs:ListTasks"}, Resources: []string{"*"}},
 			{Sid: "StopECSTasks", Actions: []string{"ecs:DescribeTasks", "ecs:StopTask"}, Resources: []string{ecsTaskARN}},
 		},
 		Suppressions: []Suppression{
-			noResourceLevel("ecs:ListClusters and ecs:ListTasks (which ECS scopes by the ecs:cluster condition key; a listing of a whole cluster names no container instance) do"),
+			noResourceLevel("ecs:ListClusters, ecs:ListServices and ecs:ListTasks (which ECS scopes by the ecs:cluster condition key; a listing of a whole cluster names no container instance) do"),
 			anyInThisAccount(ecsTaskARN, "ECS tasks"),
 		},
 	},
 	{
-		Kind: "EKS node groups",
+		Kind: "EKS managed node groups",
 		Statements: []Statement{
 			{Sid: "DiscoverEKSClusters", Actions: []string{"eks:ListClusters"}, Resources: []string{"*"}},
 			{Sid: "DiscoverEKSNodegroups", Actions: []string{"eks:ListNodegroups"}, Resources: []string{eksClusterARN}},
@@ -245,7 +248,7 @@ var Permissions = []KindPermissions{
 		},
 	},
 	{
-		Kind: "SageMaker notebooks",
+		Kind: "SageMaker notebook instances",
 		Statements: []Statement{
 			{Sid: "DiscoverSageMakerNotebooks", Actions: []string{"sagemaker:ListNotebookInstances"}, Resources: []string{"*"}},
 			{Sid: "StopSageMakerNotebooks", Actions: []string{"sagemaker:StopNotebookInstance"}, Resources: []string{notebookInstanceARN}},
@@ -258,13 +261,17 @@ var Permissions = []KindPermissions{
 	{
 		Kind: "SageMaker jobs",
 		Statements: []Statement{
-			{Sid: "DiscoverSageMakerJobs", Actions: []string{"sagemaker:ListProcessingJobs", "sagemaker:ListTrainingJobs", "sagemaker:ListTransformJobs"}, Resources: []string{"*"}},
-			{Sid: "StopSageMakerTrainingJobs", Actions: []string{"sagemaker:StopTrainingJob"}, Resources: []string{trainingJobARN}},
-			{Sid: "StopSageMakerProcessingJobs", Actions: []string{"sagemaker:StopProcessingJob"}, Resources: []string{processingJobARN}},
-			{Sid: "StopSageMakerTransformJobs", Actions: []string{"sagemaker:StopTransformJob"}, Resources: []string{transformJobARN}},
+			{Sid: "DiscoverSageMakerJobs", Actions: []string{"sagemaker:ListHyperParameterTuningJobs", "sagemaker:ListProcessingJobs", "sagemaker:ListTrainingJobs", "sagemaker:ListTransformJobs"}, Resources: []string{"*"}},
+			// Tuning jobs launch training jobs, so they are stopped first.
+			{Sid: "StopSageMakerTuningJobs", Actions: []string{"sagemaker:DescribeHyperParameterTuningJob", "sagemaker:StopHyperParameterTuningJob"}, Resources: []string{tuningJobARN}},
+			// Describe reads a refused stop back: a job already ending is gone, not failed.
+			{Sid: "StopSageMakerTrainingJobs", Actions: []string{"sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"}, Resources: []string{trainingJobARN}},
+			{Sid: "StopSageMakerProcessingJobs", Actions: []string{"sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob"}, Resources: []string{processingJobARN}},
+			{Sid: "StopSageMakerTransformJobs", Actions: []string{"sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"}, Resources: []string{transformJobARN}},
 		},
 		Suppressions: []Suppression{
-			noResourceLevel("sagemaker:ListTrainingJobs, sagemaker:ListProcessingJobs and sagemaker:ListTransformJobs do"),
+			noResourceLevel("sagemaker:ListHyperParameterTuningJobs, sagemaker:ListTrainingJobs, sagemaker:ListProcessingJobs and sagemaker:ListTransformJobs do"),
+			anyInThisAccount(tuningJobARN, "SageMaker hyperparameter tuning jobs"),
 			anyInThisAccount(trainingJobARN, "SageMaker training jobs"),
 			anyInThisAccount(processingJobARN, "SageMaker processing jobs"),
 			anyInThisAccount(transformJobARN, "SageMaker transform jobs"),
@@ -321,14 +328,22 @@ var Permissions = []KindPermissions{
 		},
 	},
 	{
-		Kind: "RDS databases",
+		Kind: "RDS DB instances",
 		When: func(c Config) bool { return c.StopDatabases },
 		Statements: []Statement{
 			{Sid: "StopDatabaseInstances", Actions: []string{"rds:DescribeDBInstances", "rds:StopDBInstance"}, Resources: []string{dbInstanceARN}},
-			{Sid: "StopDatabaseClusters", Actions: []string{"rds:DescribeDBClusters", "rds:StopDBCluster"}, Resources: []string{dbClusterARN}},
 		},
 		Suppressions: []Suppression{
 			anyInThisAccount(dbInstanceARN, "RDS DB instances"),
+		},
+	},
+	{
+		Kind: "RDS DB clusters",
+		When: func(c Config) bool { return c.StopDatabases },
+		Statements: []Statement{
+			{Sid: "StopDatabaseClusters", Actions: []string{"rds:DescribeDBClusters", "rds:StopDBCluster"}, Resources: []string{dbClusterARN}},
+		},
+		Suppressions: []Suppression{
 			anyInThisAccount(dbClusterARN, "RDS and Aurora DB clusters"),
 		},
 	},

@@ -31,9 +31,9 @@ func nonDefault(t *testing.T, st settings.Setting) (json.RawMessage, stack.Confi
 		d, _ := time.ParseDuration(def)
 		candidates = []any{(d + time.Second).String(), (d - time.Second).String()}
 	case settings.StringList:
-		candidates = []any{[]string{"i-0123456789abcdef0", "i-12345678"}, []string{"owner-asg", "prod/web"}}
+		candidates = []any{[]string{"i-0123456789abcdef0", "i-12345678"}, []string{"owner-asg", "prod/web"}, []string{"arn:aws:iam::123456789012:role/break-glass"}}
 	case settings.String:
-		candidates = []any{"terminate", "stop", "something-else"}
+		candidates = []any{"terminate", "stop", "off", "something-else"}
 	}
 	for _, c := range candidates {
 		raw, _ := json.Marshal(c)
@@ -64,6 +64,8 @@ func resolveEnv(t *testing.T, b built, env map[string]any) map[string]string {
 				out[k] = "arn:aws:sns:us-east-1:123456789012:" + b.props(id)["TopicName"].(string)
 			case "AWS::SSM::Parameter":
 				out[k] = b.props(id)["Name"].(string) // Ref of a parameter is its name
+			case "AWS::IAM::ManagedPolicy":
+				out[k] = "arn:aws:iam::123456789012:policy/" + b.props(id)["ManagedPolicyName"].(string) // Ref of a managed policy is its ARN
 			default:
 				t.Fatalf("%s: cannot resolve %v", k, v)
 			}
@@ -107,6 +109,9 @@ func TestSettingsRoundTrip(t *testing.T) {
 			wantAll := cfg.Settings
 			wantAll.NotifyTopicARN = "arn:aws:sns:us-east-1:123456789012:" + stack.NotifyTopicName
 			wantAll.LatchParameter = stack.LatchParameterName
+			if stack.QuarantineEnabled(cfg) {
+				wantAll.QuarantinePolicyARN = "arn:aws:iam::123456789012:policy/" + stack.QuarantinePolicyName
+			}
 			if !reflect.DeepEqual(loaded, wantAll) {
 				t.Errorf("loaded settings\n got %+v\nwant %+v", loaded, wantAll)
 			}

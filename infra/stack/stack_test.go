@@ -106,16 +106,17 @@ func TestTopicPoliciesAllowOnlyThisAccountsBudgetsAndAlarms(t *testing.T) {
 	notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
 
 	sourceAccount := map[string]any{"aws:SourceAccount": ref("AWS::AccountId")}
-	budgetsArn := map[string]any{"aws:SourceArn": map[string]any{"Fn::Join": []any{"", []any{"arn:", ref("AWS::Partition"), ":budgets::", ref("AWS::AccountId"), ":*"}}}}
+	budgetArn := map[string]any{"aws:SourceArn": map[string]any{"Fn::Join": []any{"", []any{"arn:", ref("AWS::Partition"), ":budgets::", ref("AWS::AccountId"), ":budget/" + stack.BudgetName}}}}
+	alarmArn := map[string]any{"aws:SourceArn": map[string]any{"Fn::Join": []any{"", []any{"arn:", ref("AWS::Partition"), ":cloudwatch:", ref("AWS::Region"), ":", ref("AWS::AccountId"), ":alarm:" + stack.BillingAlarmName}}}}
 	budgets := map[string]any{
 		"Action": "sns:Publish", "Effect": "Allow",
 		"Principal": map[string]any{"Service": "budgets.amazonaws.com"},
-		"Condition": map[string]any{"StringEquals": sourceAccount, "ArnLike": budgetsArn},
+		"Condition": map[string]any{"StringEquals": sourceAccount, "ArnEquals": budgetArn},
 	}
 	cloudwatch := map[string]any{
 		"Action": "sns:Publish", "Effect": "Allow",
 		"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
-		"Condition": map[string]any{"StringEquals": sourceAccount},
+		"Condition": map[string]any{"StringEquals": sourceAccount, "ArnEquals": alarmArn},
 	}
 
 	for _, tc := range []struct {
@@ -247,6 +248,8 @@ func TestFunctionEnvironment(t *testing.T) {
 				"KILLSWITCH_REGION_CONCURRENCY": "32", "KILLSWITCH_REGION_TIMEOUT": "4m0s",
 				"KILLSWITCH_DEADLINE_RESERVE": "10s", "KILLSWITCH_EXEMPT_NAMES": "",
 				"KILLSWITCH_STOP_DATABASES": "false", "KILLSWITCH_RESWEEP_MINUTES": "10",
+				"KILLSWITCH_QUARANTINE": "deny-launch", "KILLSWITCH_BREAK_GLASS_ARNS": "",
+				"KILLSWITCH_IAM_LOOKBACK_DAYS": "7", "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS": "false",
 			},
 		},
 		"custom": {
@@ -263,6 +266,9 @@ func TestFunctionEnvironment(t *testing.T) {
 				c.ExemptNames = []string{"owner-asg", "prod/web"}
 				c.StopDatabases = true
 				c.ResweepMinutes = 1
+				c.BreakGlassARNs = []string{"arn:aws:iam::123456789012:role/break-glass"}
+				c.IAMLookbackDays = 30
+				c.DeactivateNewAccessKeys = true
 			},
 			want: map[string]string{
 				"KILLSWITCH_ACTION": "terminate", "KILLSWITCH_TERMINATE_UNSTOPPABLE": "false",
@@ -271,6 +277,8 @@ func TestFunctionEnvironment(t *testing.T) {
 				"KILLSWITCH_REGION_CONCURRENCY": "8", "KILLSWITCH_REGION_TIMEOUT": "1m30s",
 				"KILLSWITCH_DEADLINE_RESERVE": "20s", "KILLSWITCH_EXEMPT_NAMES": "owner-asg,prod/web",
 				"KILLSWITCH_STOP_DATABASES": "true", "KILLSWITCH_RESWEEP_MINUTES": "1",
+				"KILLSWITCH_QUARANTINE": "deny-launch", "KILLSWITCH_BREAK_GLASS_ARNS": "arn:aws:iam::123456789012:role/break-glass",
+				"KILLSWITCH_IAM_LOOKBACK_DAYS": "30", "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS": "true",
 			},
 		},
 	} {
@@ -281,9 +289,13 @@ func TestFunctionEnvironment(t *testing.T) {
 			notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
 			latch := b.one(t, "AWS::SSM::Parameter", "Name", stack.LatchParameterName)
 			got := b.functionEnv(t)
+			quarantine := b.one(t, "AWS::IAM::ManagedPolicy", "ManagedPolicyName", stack.QuarantinePolicyName)
 			want := map[string]any{
-				"KILLSWITCH_NOTIFY_TOPIC_ARN": ref(notify),
-				"KILLSWITCH_LATCH_PARAMETER":  ref(latch),
+				"KILLSWITCH_NOTIFY_TOPIC_ARN":      ref(notify),
+				"KILLSWITCH_LATCH_PARAMETER":       ref(latch),
+				"KILLSWITCH_QUARANTINE_POLICY_ARN": ref(quarantine),
+				"KILLSWITCH_BUDGET_NAME":           stack.BudgetName,
+				"KILLSWITCH_ALARM_NAME":            stack.BillingAlarmName,
 			}
 			for k, v := range tc.want {
 				want[k] = v
@@ -320,11 +332,20 @@ func TestFunctionRoleIsLeastPrivilege(t *testing.T) {
 				t.Errorf("function role has inline policies: %v", ip)
 			}
 
+			// The table's own conditions are checked by TestPermissions.
+			conditioned := map[string]bool{}
+			for _, k := range stack.Permissions {
+				for _, s := range k.Statements {
+					if s.Conditions != nil {
+						conditioned[s.Sid] = true
+					}
+				}
+			}
 			// effect -> action -> resources
 			got := map[string]map[string][]string{"Allow": {}, "Deny": {}}
 			for _, st := range b.roleStatements(roleRef) {
 				effect := st["Effect"].(string)
-				if st["Condition"] != nil {
+				if st["Condition"] != nil && !conditioned[fmt.Sprint(st["Sid"])] {
 					t.Errorf("unexpected condition: %v", st)
 				}
 				for _, a := range list(st["Action"]) {
@@ -343,10 +364,13 @@ func TestFunctionRoleIsLeastPrivilege(t *testing.T) {
 				"Deny": {},
 			}
 			for _, k := range stack.Permissions {
-				if k.Kind == "RDS databases" && !stopDatabases {
+				if !k.Enabled(cfg) {
 					continue
 				}
 				for _, s := range k.Statements {
+					if !s.Enabled(cfg) {
+						continue
+					}
 					effect := map[bool]string{false: "Allow", true: "Deny"}[s.Deny]
 					for _, a := range s.Actions {
 						for _, r := range s.Resources {
