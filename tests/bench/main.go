@@ -1,8 +1,14 @@
 // Command bench prints killswitch's speed table (make bench). It runs the
 // real handler and engine against moto behind faultproxy, which adds a fixed
-// latency to every EC2 call, and the real bootstrap under the Lambda Runtime
-// Interface Emulator for memory and start-up. It is a measurement, not a
-// test: it fails only when a scenario cannot be run or does not contain.
+// latency to every EC2 call and throttles EC2 with its documented token
+// buckets (per region: 50 mutating calls of burst, 5 a second after), and
+// the real bootstrap under the Lambda Runtime Interface Emulator for memory
+// and start-up. It is a measurement, not a test: it fails only when a
+// scenario cannot be run or does not contain.
+//
+// The all-protected scenarios (every instance stop- and
+// termination-protected) print the mutating calls per protected instance
+// and the wall time against the floor the mutating-call bucket sets.
 //
 // Every scenario is seeded straight into moto (never through the latency
 // proxy) and then measured three times, each on a fresh seed:
@@ -97,6 +103,9 @@ type run struct {
 // concurrency overrides KILLSWITCH_REGION_CONCURRENCY in-process, for tuning.
 var concurrency int
 
+// noLimits turns off the proxy's EC2 token buckets.
+var noLimits bool
+
 type bench struct {
 	ctx      context.Context
 	moto     *moto.Server
@@ -110,6 +119,7 @@ func main() {
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
 	noEmu := flag.Bool("no-emulator", false, "skip the runs under the Lambda emulator")
 	flag.IntVar(&concurrency, "concurrency", 0, "region concurrency for the in-process runs (0: the settings default)")
+	flag.BoolVar(&noLimits, "no-rate-limits", false, "turn off EC2's token buckets in the proxy")
 	flag.Parse()
 	if err := mainErr(*only, *noEmu); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -155,6 +165,13 @@ func mainErr(only string, noEmu bool) error {
 
 	var rows []string
 	var notes []string
+	for _, sc := range protectedScenarios(only) {
+		line, err := b.protected(sc)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		notes = append(notes, line)
+	}
 	header := fmt.Sprintf("| %-11s | %9s | %7s | %8s | %10s | %9s | %9s | %7s | %11s | %10s | %-20s |",
 		"scenario", "instances", "regions", "latency", "moto alone", "wall", "EC2 calls", "floor", "wall/floor", "peak RSS", "target")
 	sep := "|" + strings.Repeat("-", 13) + "|" + strings.Repeat("-", 11) + "|" + strings.Repeat("-", 9) + "|" + strings.Repeat("-", 10) +
@@ -309,7 +326,7 @@ func (b *bench) inProcess(sc scenario, latency time.Duration) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := faultproxy.Start(faultproxy.Config{Target: b.moto.URL, Latency: latency})
+	proxy, err := faultproxy.Start(faultproxy.Config{Target: b.moto.URL, Latency: latency, NoRateLimits: noLimits})
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +402,7 @@ func (b *bench) underEmulator(sc scenario) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := faultproxy.Start(faultproxy.Config{Target: b.moto.URL, Latency: sc.latency})
+	proxy, err := faultproxy.Start(faultproxy.Config{Target: b.moto.URL, Latency: sc.latency, NoRateLimits: noLimits})
 	if err != nil {
 		return nil, err
 	}
@@ -487,4 +504,129 @@ func (b *bench) timedTrip(invoke func(ctx context.Context, raw []byte) error) (t
 	start := time.Now()
 	err = invoke(ctx, raw)
 	return time.Since(start), err
+}
+
+// protectedScenarios are attacks where every instance has both stop and
+// termination protection, which an attacker can set at launch for free.
+func protectedScenarios(only string) []scenario {
+	plan := func(regions []string, n int) attack.Plan {
+		return attack.Plan{Regions: regions, Instances: n, PerLaunch: 50, TermProtectEvery: 1, StopProtectEvery: 1}
+	}
+	all := []scenario{
+		{name: "protected 300", plan: plan([]string{"eu-west-1"}, 300), target: "<= 2.2 mutating calls/protected"},
+		{name: "protected 1000x3", plan: plan([]string{"eu-west-1", "us-east-2", "ap-south-1"}, 1000), target: "<= 2.2 mutating calls/protected"},
+	}
+	var out []scenario
+	for _, s := range all {
+		if only == "" || strings.Contains(s.name, only) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var benchMutating = []string{"StopInstances", "TerminateInstances", "ModifyInstanceAttribute"}
+
+// protected runs one all-protected scenario once, in-process, under EC2's
+// token buckets and a Lambda-like 5-minute deadline, and says how it went,
+// contained or not.
+func (b *bench) protected(sc scenario) (string, error) {
+	fmt.Fprintf(b.log, "== %s: %d instances over %d regions, all stop- and termination-protected\n", sc.name, sc.plan.Instances, len(sc.plan.Regions))
+	seeded, seedTime, err := b.seed(sc.plan)
+	if err != nil {
+		return "", err
+	}
+	proxy, err := faultproxy.Start(faultproxy.Config{Target: b.moto.URL, NoRateLimits: noLimits})
+	if err != nil {
+		return "", err
+	}
+	defer proxy.Close()
+	cfg, err := moto.Config(b.ctx, proxy.URL, awsconfig.Options{})
+	if err != nil {
+		return "", err
+	}
+	calls := apicount.New()
+	calls.Attach(&cfg)
+	s, err := b.settings(seeded)
+	if err != nil {
+		return "", err
+	}
+	// The proxy's buckets are per region, and so is the floor below: the
+	// other regions moto lists are swept too, in parallel, on buckets of
+	// their own.
+	h := app.New(cfg, s, slog.New(slog.DiscardHandler)).Handler
+	raw, err := os.ReadFile(budgetEvent)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, herr := h.Handle(ctx, raw)
+	wall := time.Since(start)
+
+	protected := len(seeded.Attackers())
+	mutating, worst, worstRegion := 0, 0.0, ""
+	for _, region := range sc.plan.Regions {
+		m := 0
+		for _, op := range benchMutating {
+			m += calls.Calls("EC2", region, op)
+		}
+		mutating += m
+		// EC2's mutating bucket: 50 at once, then 5 a second. Terminate has
+		// a bucket of its own (100, 5 a second), counted apart.
+		stopAndModify := calls.Calls("EC2", region, "StopInstances") + calls.Calls("EC2", region, "ModifyInstanceAttribute")
+		floor := max(0, float64(stopAndModify-50)/5)
+		if t := calls.Calls("EC2", region, "TerminateInstances"); float64(t-100)/5 > floor {
+			floor = float64(t-100) / 5
+		}
+		if floor > worst {
+			worst, worstRegion = floor, region
+		}
+	}
+	direct, err := moto.Config(b.ctx, b.moto.URL, awsconfig.Options{})
+	if err != nil {
+		return "", err
+	}
+	st, err := attack.States(b.ctx, direct, sc.plan.Regions)
+	if err != nil {
+		return "", err
+	}
+	running := 0
+	for _, id := range seeded.Attackers() {
+		if st[id] == "running" || st[id] == "pending" {
+			running++
+		}
+	}
+	limited := proxy.Sum("ec2", "", "").Limited
+	status := "contained in one invocation"
+	if herr != nil || running > 0 {
+		status = fmt.Sprintf("NOT contained: %d of %d still running; handler: %v", running, protected, herr)
+	}
+	perInstance := float64(mutating) / float64(protected)
+	met := "met"
+	if perInstance > 2.2 || running > 0 {
+		met = "missed"
+	}
+	byOp := map[string]int{}
+	for _, ops := range calls.ByRegion("EC2") {
+		for op, n := range ops {
+			byOp[op] += n
+		}
+	}
+	fmt.Fprintf(b.log, "   seeded in %v; EC2 calls by operation %v; %d attempts answered RequestLimitExceeded by the buckets\n",
+		seedTime.Round(time.Millisecond), byOp, limited)
+	floor := time.Duration(worst * float64(time.Second))
+	ratio := "n/a"
+	if floor > 0 {
+		ratio = fmt.Sprintf("%.2fx", float64(wall)/float64(floor))
+	}
+	changed := 0
+	if res != nil && res.Report != nil {
+		changed = res.Report.Totals.Changed
+	}
+	return fmt.Sprintf("%s (%d protected over %d region(s)): %s; %d mutating calls = %.2f per protected instance (target <= 2.2: %s); "+
+		"wall %s against a bucket-limited floor of %s in %s (%s); %d contained; %d attempts throttled by the buckets",
+		sc.name, protected, len(sc.plan.Regions), status, mutating, perInstance, met,
+		secs(wall), secs(floor), worstRegion, ratio, changed, limited), nil
 }

@@ -4,6 +4,12 @@
 // EC2's own XML error format for a chosen fraction of calls, and makes
 // chosen regions hang or drop their connections.
 //
+// By default it also throttles EC2 the way EC2 does (buckets.go): token
+// buckets per region and per action class, with EC2's documented bursts
+// and refill rates, answering RequestLimitExceeded when a bucket is short.
+// moto throttles nothing, so without this no test could see what a real
+// account does to a sweep that makes too many mutating calls.
+//
 // The region and the service come from the SigV4 credential scope of the
 // Authorization header (Credential=AKID/20261129/eu-west-1/ec2/aws4_request),
 // the operation from the query-protocol body (Action=StopInstances).
@@ -82,6 +88,12 @@ type Config struct {
 	Services []string
 	// Regions sets a mode per region; missing regions are Healthy.
 	Regions map[string]Mode
+	// NoRateLimits turns off EC2's token buckets (on by default).
+	NoRateLimits bool
+	// Buckets replaces EC2Buckets, class by class (nil: EC2's own).
+	Buckets map[string]Bucket
+	// Now is the buckets' clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // Key names one operation in one region of one service.
@@ -91,9 +103,12 @@ type Key struct{ Service, Region, Operation string }
 type Counts struct {
 	Requests  int // every HTTP request seen
 	Forwarded int // passed on to the target
-	Throttled int // answered RequestLimitExceeded
-	Refused   int // connection reset without a response
-	Hung      int // held until the client gave up or the region healed
+	Throttled int // answered RequestLimitExceeded by ThrottleFraction
+	// Limited were answered RequestLimitExceeded because EC2's token
+	// bucket for the call was short.
+	Limited int
+	Refused int // connection reset without a response
+	Hung    int // held until the client gave up or the region healed
 	// Upstream is the time the target (moto) took to answer the forwarded
 	// requests, summed: the service time the injected latency adds to.
 	Upstream time.Duration
@@ -103,6 +118,7 @@ func (c *Counts) add(o Counts) {
 	c.Requests += o.Requests
 	c.Forwarded += o.Forwarded
 	c.Throttled += o.Throttled
+	c.Limited += o.Limited
 	c.Refused += o.Refused
 	c.Hung += o.Hung
 	c.Upstream += o.Upstream
@@ -120,6 +136,7 @@ type Proxy struct {
 	cfg      Config
 	services map[string]bool
 	rng      *rand.Rand
+	limits   *limiter      // nil: no rate limits
 	healed   chan struct{} // closed and replaced whenever a region's mode changes
 	counts   map[Key]*Counts
 }
@@ -179,6 +196,17 @@ func (p *Proxy) configure(cfg Config) {
 		p.services[strings.ToLower(s)] = true
 	}
 	p.rng = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	p.limits = nil
+	if !cfg.NoRateLimits {
+		specs := map[string]Bucket{}
+		for k, v := range EC2Buckets {
+			specs[k] = v
+		}
+		for k, v := range cfg.Buckets {
+			specs[k] = v
+		}
+		p.limits = newLimiter(specs, cfg.Now)
+	}
 }
 
 // Reconfigure replaces the whole fault configuration (the target stays) and
@@ -267,6 +295,7 @@ type decision struct {
 	delay    time.Duration
 	throttle bool
 	healed   chan struct{}
+	limits   *limiter
 }
 
 func (p *Proxy) decide(region, service string) decision {
@@ -276,6 +305,9 @@ func (p *Proxy) decide(region, service string) decision {
 		return decision{}
 	}
 	d := decision{faulted: true, mode: p.cfg.Regions[region], delay: p.cfg.Latency, healed: p.healed}
+	if service == "ec2" {
+		d.limits = p.limits
+	}
 	if p.cfg.Jitter > 0 {
 		d.delay += time.Duration(p.rng.Int64N(int64(p.cfg.Jitter)))
 	}
@@ -361,7 +393,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeThrottle(w)
 		return
 	}
+	if d.limits != nil && !d.limits.allow(region, key.Operation, form(r, body)) {
+		p.count(key, Counts{Limited: 1})
+		writeThrottle(w)
+		return
+	}
 	p.forward(w, r, key)
+}
+
+// form is the query-protocol parameters of an EC2 call.
+func form(r *http.Request, body []byte) url.Values {
+	v, err := url.ParseQuery(string(body))
+	if err != nil || len(v) == 0 {
+		return r.URL.Query()
+	}
+	return v
 }
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, key Key) {
@@ -460,8 +506,8 @@ func (p *Proxy) String() string {
 	var b strings.Builder
 	for _, k := range keys {
 		c := stats[k]
-		fmt.Fprintf(&b, "%s %s %s: requests %d forwarded %d throttled %d refused %d hung %d upstream %v\n",
-			k.Service, k.Region, k.Operation, c.Requests, c.Forwarded, c.Throttled, c.Refused, c.Hung, c.Upstream.Round(time.Millisecond))
+		fmt.Fprintf(&b, "%s %s %s: requests %d forwarded %d throttled %d limited %d refused %d hung %d upstream %v\n",
+			k.Service, k.Region, k.Operation, c.Requests, c.Forwarded, c.Throttled, c.Limited, c.Refused, c.Hung, c.Upstream.Round(time.Millisecond))
 	}
 	return b.String()
 }
