@@ -29,11 +29,14 @@ func New() *Counter { return &Counter{calls: map[Key]int{}, attempts: map[Key]in
 // afterwards are counted.
 func (c *Counter) Attach(cfg *aws.Config) {
 	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error {
-		err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("apicount.calls",
-			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		// Serialize runs once per operation, before the retry loop, and
+		// after every service has registered its metadata (some do so in
+		// Initialize, after a middleware added there would run).
+		err := stack.Serialize.Add(middleware.SerializeMiddlewareFunc("apicount.calls",
+			func(ctx context.Context, in middleware.SerializeInput, next middleware.SerializeHandler) (middleware.SerializeOutput, middleware.Metadata, error) {
 				c.inc(c.calls, key(ctx))
-				return next.HandleInitialize(ctx, in)
-			}), middleware.Before)
+				return next.HandleSerialize(ctx, in)
+			}), middleware.After)
 		if err != nil {
 			return err
 		}
@@ -107,5 +110,28 @@ func (c *Counter) Regions(service string) []string {
 		out = append(out, r)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// readOnlyPrefixes start the names of operations that change nothing.
+var readOnlyPrefixes = []string{"Describe", "List", "Get"}
+
+// Mutating lists the calls, over every service, whose operation may change
+// something (anything but Describe*, List* and Get*), by key.
+func (c *Counter) Mutating() map[Key]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[Key]int{}
+	for k, n := range c.calls {
+		readOnly := false
+		for _, p := range readOnlyPrefixes {
+			if len(k.Operation) >= len(p) && k.Operation[:len(p)] == p {
+				readOnly = true
+			}
+		}
+		if !readOnly {
+			out[k] = n
+		}
+	}
 	return out
 }
