@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 
 GO_DIRS := lambda internal infra tests
 
-.PHONY: test unit integration lint fuzz infra-check bootstrap demo bench clean
+.PHONY: test unit integration lint fuzz infra-check bootstrap demo bench readme-settings clean
 
 ## test: every check and test that CI runs
 test: lint
@@ -42,6 +42,10 @@ demo:
 ## bench: the speed table
 bench:
 	go run ./tests/bench
+
+## readme-settings: rewrite README.md's settings table from the tables of keys
+readme-settings:
+	go run ./infra/cmd/settingsdoc
 
 clean:
 	rm -rf build cdk.out

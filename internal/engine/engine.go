@@ -26,6 +26,10 @@ type Policy struct {
 	// Exempt maps resource IDs or names fixed at deploy time to the setting
 	// that exempts them. Tags never exempt: the attacker can tag too.
 	Exempt map[string]string
+	// Journal, when set, records each region and kind's plan before its
+	// first mutating call and its outcomes after (the restore manifest). A
+	// dry run writes nothing.
+	Journal Journal
 }
 
 // RegionLister lists the account's enabled regions at trip time, never from
@@ -45,7 +49,18 @@ type Options struct {
 	// FallbackRegions are swept when region discovery fails: failing closed
 	// beats sweeping nothing.
 	FallbackRegions []string
-	Logger          *slog.Logger
+	// SkipRegions are never swept: regions the owner says an SCP denies, so
+	// an attacker cannot use them either. The report names them once.
+	SkipRegions []string
+	// RegionTimer, when set, replaces the wall-clock region timeout: it is
+	// called once per region with the function that ends that region's
+	// sweep, and returns a function that stops it. Tests end a region when
+	// they choose instead of after a duration a loaded machine may miss.
+	RegionTimer func(region string, d time.Duration, end func()) (stop func() bool)
+	Logger      *slog.Logger
+	// OnRegion, when set, is called as each region's sweep finishes (from
+	// the sweeping goroutine): the CLI prints progress with it.
+	OnRegion func(RegionReport)
 }
 
 // Engine sweeps regions and contains resources.
@@ -77,6 +92,12 @@ func New(regions RegionLister, kinds []Kind, opts Options) *Engine {
 func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 	rep := &Report{DryRun: p.DryRun, StartedAt: time.Now().UTC()}
 	log := e.opts.Logger
+	if p.DryRun {
+		p.Journal = nil
+	}
+	if p.Journal != nil {
+		rep.Manifest = p.Journal.Location()
+	}
 
 	regions, err := e.regions.EnabledRegions(ctx)
 	if err != nil || len(regions) == 0 {
@@ -84,17 +105,22 @@ func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 			err = errors.New("no enabled regions listed")
 		}
 		rep.RegionDiscoveryError = err.Error()
+		rep.FallbackSweep = true
 		regions = e.opts.FallbackRegions
 		log.Error("region discovery failed; sweeping the built-in region list instead",
 			"error", err, "fallback_regions", len(regions))
 	}
-	regions = dedupeSorted(regions)
+	regions, rep.SkippedRegions = skip(dedupeSorted(regions), e.opts.SkipRegions)
+	if len(rep.SkippedRegions) > 0 {
+		log.Info("regions skipped on purpose (skipRegions)", "regions", rep.SkippedRegions)
+	}
 
 	global, regional := e.split()
 	if len(global) > 0 {
 		// Account-wide kinds (IAM: the quarantine) go first and once: the
 		// quarantine must hold before the regions are swept.
 		rep.Regions = append(rep.Regions, e.sweepRegion(ctx, GlobalRegion, global, p))
+		e.regionDone(rep.Regions[len(rep.Regions)-1])
 	}
 
 	results := make([]RegionReport, len(regions))
@@ -114,6 +140,7 @@ func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 			defer wg.Done()
 			defer func() { <-sem }()
 			results[i] = e.sweepRegion(ctx, region, regional, p)
+			e.regionDone(results[i])
 		}()
 	}
 	wg.Wait()
@@ -121,7 +148,14 @@ func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 	rep.Regions = append(rep.Regions, results...)
 	rep.FinishedAt = time.Now().UTC()
 	rep.tally()
+	rep.ManifestError = manifestErrors(rep)
 	return rep
+}
+
+func (e *Engine) regionDone(rr RegionReport) {
+	if e.opts.OnRegion != nil {
+		e.opts.OnRegion(rr)
+	}
 }
 
 // GlobalRegion is the report's name for the account-wide kinds' sweep.
@@ -142,7 +176,14 @@ func (e *Engine) split() (global, regional []Kind) {
 func (e *Engine) sweepRegion(ctx context.Context, region string, kinds []Kind, p Policy) (rr RegionReport) {
 	rr.Region = region
 	log := e.opts.Logger.With("region", region)
-	ctx, cancel := context.WithTimeout(ctx, e.opts.RegionTimeout)
+	var cancel context.CancelFunc
+	if e.opts.RegionTimer != nil {
+		ctx, cancel = context.WithCancel(ctx)
+		stop := e.opts.RegionTimer(region, e.opts.RegionTimeout, cancel)
+		defer stop()
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, e.opts.RegionTimeout)
+	}
 	defer cancel()
 	defer func() {
 		// A panicking kind must not take the other regions' report down.
@@ -196,12 +237,35 @@ func (e *Engine) sweepKind(ctx context.Context, log *slog.Logger, k Kind, region
 				Prior: d.Resource.Prior, Note: d.Reason})
 		}
 	case len(todo) > 0:
-		kr.Outcomes = e.contain(ctx, log, k, region, todo)
+		e.journal(ctx, log, k, region, p.Journal, &kr, func() []Outcome { return e.contain(ctx, log, k, region, todo) }, todo)
 	}
 	kr.tally()
 	log.Info("kind swept", "kind", k.Name(), "found", kr.Found, "counts", kr.Counts,
 		"refused", len(kr.Refused), "dry_run", p.DryRun)
 	return kr
+}
+
+// journal records the plan, contains, and records the outcomes. A plan
+// that cannot be recorded does not stop the containment: the report says
+// the restore of this region and kind will be manual, and why.
+func (e *Engine) journal(ctx context.Context, log *slog.Logger, k Kind, region string, j Journal, kr *KindReport, contain func() []Outcome, todo []Decision) {
+	if j == nil {
+		kr.Outcomes = contain()
+		return
+	}
+	if err := j.Planned(ctx, region, k.Name(), todo); err != nil {
+		kr.ManifestError = fmt.Sprintf("the restore manifest for %s in %s could not be written, contained anyway: %v", k.Name(), region, err)
+		log.Error("restore manifest not written; containing anyway", "kind", k.Name(), "error", err)
+	}
+	kr.Outcomes = contain()
+	if err := j.Done(ctx, region, k.Name(), kr.Outcomes); err != nil {
+		msg := fmt.Sprintf("the outcomes of %s in %s could not be added to the restore manifest (its plan lists them): %v", k.Name(), region, err)
+		if kr.ManifestError != "" {
+			msg = kr.ManifestError + "; " + msg
+		}
+		kr.ManifestError = msg
+		log.Error("restore manifest outcomes not written", "kind", k.Name(), "error", err)
+	}
 }
 
 // contain runs the kind's Contain and makes sure every decision comes back
@@ -230,6 +294,22 @@ func (e *Engine) contain(ctx context.Context, log *slog.Logger, k Kind, region s
 		}
 	}
 	return out
+}
+
+// skip removes the skipped regions, and says which of them were listed.
+func skip(regions, skipped []string) (kept, dropped []string) {
+	drop := make(map[string]bool, len(skipped))
+	for _, r := range skipped {
+		drop[r] = true
+	}
+	for _, r := range regions {
+		if drop[r] {
+			dropped = append(dropped, r)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	return kept, dropped
 }
 
 func dedupeSorted(in []string) []string {

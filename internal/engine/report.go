@@ -16,9 +16,22 @@ type Report struct {
 	FinishedAt time.Time `json:"finishedAt"`
 	// RegionDiscoveryError is set when DescribeRegions failed and the
 	// built-in region list was swept instead.
-	RegionDiscoveryError string         `json:"regionDiscoveryError,omitempty"`
-	Regions              []RegionReport `json:"regions"`
-	Totals               Totals         `json:"totals"`
+	RegionDiscoveryError string `json:"regionDiscoveryError,omitempty"`
+	// FallbackSweep says the regions swept are the built-in list, not the
+	// account's enabled regions (which could not be listed).
+	FallbackSweep bool `json:"fallbackSweep,omitempty"`
+	// SkippedRegions were listed but not swept, on the owner's word that an
+	// SCP denies them (skipRegions).
+	SkippedRegions []string       `json:"skippedRegions,omitempty"`
+	Regions        []RegionReport `json:"regions"`
+	Totals         Totals         `json:"totals"`
+	// Manifest is where the restore manifest of this run was written (an
+	// S3 prefix); empty when none was (a dry run, or no bucket).
+	Manifest string `json:"manifest,omitempty"`
+	// ManifestError says why part or all of the restore manifest could not
+	// be written: the restore of what it misses will be manual. Containment
+	// went ahead regardless.
+	ManifestError string `json:"manifestError,omitempty"`
 }
 
 // Totals sum the report over every region and kind.
@@ -58,6 +71,9 @@ type KindReport struct {
 	Found int    `json:"found"`
 	// Error is set when the kind could not list the region (or not all of it).
 	Error string `json:"error,omitempty"`
+	// ManifestError is set when the restore manifest could not record this
+	// kind's plan or outcomes here.
+	ManifestError string `json:"manifestError,omitempty"`
 	// Counts holds the outcomes by label (see Outcome.Label).
 	Counts map[string]int `json:"counts,omitempty"`
 	// Outcomes is every outcome in full: verbs, prior states, failures.
@@ -151,6 +167,26 @@ func (r *Report) tally() {
 		}
 	}
 	r.Totals = t
+}
+
+// manifestErrors sums up the kinds' manifest failures in one line, for the
+// report's headline: the first one in full, and how many more.
+func manifestErrors(r *Report) string {
+	var errs []string
+	for _, rr := range r.Regions {
+		for _, kr := range rr.Kinds {
+			if kr.ManifestError != "" {
+				errs = append(errs, kr.ManifestError)
+			}
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return ""
+	case 1:
+		return errs[0]
+	}
+	return fmt.Sprintf("%s (and %d more region(s) or kind(s) like it)", errs[0], len(errs)-1)
 }
 
 // Retally recounts a report assembled or edited by hand (tests, merges).

@@ -113,8 +113,8 @@ func ForReport(c Context, r *engine.Report) Message {
 	w("WHAT TO DO NEXT")
 	w("  1. Sign in as the root user, change its password, and turn on MFA for root and every IAM user.")
 	w("  2. In IAM, delete users, access keys and roles you do not recognise; an attacker leaves them behind.")
-	w("  3. killswitch contains: %s.", strings.Join(kindNames(r), ", "))
-	w("     Check the regions above for anything else that costs money (Lightsail, RDS, NAT gateways...).")
+	w("  3. killswitch swept %d kind(s) of resource in every region (listed in the logs). Check the regions", len(kindTotals(r)))
+	w("     above for anything else that costs money (Lightsail, RDS, NAT gateways...).")
 	w("  4. Contact AWS Support (Billing) about the charges: report unauthorised use and ask for a review.")
 	if !r.DryRun {
 		w("  5. Every change above was recorded with its state before, in the JSON report in the logs.")
@@ -152,17 +152,6 @@ func kindTotals(r *engine.Report) []*kindTotal {
 		}
 	}
 	return order
-}
-
-func kindNames(r *engine.Report) []string {
-	var names []string
-	for _, kt := range kindTotals(r) {
-		names = append(names, kt.name)
-	}
-	if len(names) == 0 {
-		return []string{"nothing (no region was swept)"}
-	}
-	return names
 }
 
 // countsLine writes counts as "290 stopped, 8 terminated", largest first.
@@ -369,7 +358,9 @@ func writeRegionTable(w func(string, ...any), r *engine.Report) {
 			}
 		}
 		if x.found == 0 && x.problem == "" {
-			quiet++
+			if rr.Region != engine.GlobalRegion {
+				quiet++
+			}
 			continue
 		}
 		rows = append(rows, x)

@@ -174,6 +174,13 @@ func (k *AutoScalingGroups) Contain(ctx context.Context, region string, todo []e
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			// A panic is this group's failure, not the process's end.
+			defer func() {
+				if r := recover(); r != nil {
+					out[i] = engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: engine.StatusFailed, Code: "InternalError",
+						Message: fmt.Sprintf("internal error while containing Auto Scaling group %s in %s: %v", d.Resource.ID, region, r), Prior: d.Resource.Prior}
+				}
+			}()
 			out[i] = containGroup(ctx, api, region, d)
 		}()
 	}

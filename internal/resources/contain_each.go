@@ -32,6 +32,13 @@ func containEach(ctx context.Context, todo []engine.Decision, act func(context.C
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			// A panic is this resource's failure, not the process's end.
+			defer func() {
+				if r := recover(); r != nil {
+					out[i] = outcomeFailed(d, fmt.Errorf("internal error: %v", r), "not contained")
+					out[i].Code = "InternalError"
+				}
+			}()
 			o := act(ctx, d)
 			if o.ID == "" {
 				o.ID = d.Resource.ID

@@ -18,6 +18,9 @@ type EC2InstancesAPI interface {
 	StopInstances(ctx context.Context, in *ec2.StopInstancesInput, optFns ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error)
 	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
 	ModifyInstanceAttribute(ctx context.Context, in *ec2.ModifyInstanceAttributeInput, optFns ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error)
+	// DescribeInstanceAttribute reads protection where it is dense, from
+	// the describe bucket rather than the mutating one.
+	DescribeInstanceAttribute(ctx context.Context, in *ec2.DescribeInstanceAttributeInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
 }
 
 // EC2 caps StopInstances and TerminateInstances at 1,000 IDs a call.
@@ -71,6 +74,9 @@ type EC2InstanceOptions struct {
 	// OverrideProtection turns off stop and termination protection that
 	// blocks the action, then retries it.
 	OverrideProtection bool
+	// Pacing keeps the calls within EC2's request buckets (EC2Pacing in
+	// production); the zero Pacing paces nothing.
+	Pacing Pacing
 }
 
 // EC2Instances contains EC2 instances: stop by default, which keeps EBS data
@@ -227,5 +233,6 @@ func (k *EC2Instances) Contain(ctx context.Context, region string, todo []engine
 			c.batch(ctx, group.action, group.ids[start:end])
 		}
 	}
+	c.verify(ctx)
 	return c.outcomes
 }

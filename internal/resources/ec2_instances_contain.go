@@ -100,11 +100,16 @@ type instanceContainer struct {
 	mu       sync.Mutex
 	outcomes []engine.Outcome
 	suspects []suspect
+	// off holds the protection attributes turned off, by instance, so that
+	// a fallback after an inspection does not turn them off (and report
+	// them) twice.
+	off map[string]map[string]bool
 }
 
 func newInstanceContainer(api EC2InstancesAPI, o EC2InstanceOptions) *instanceContainer {
 	return &instanceContainer{api: api, opts: o, states: map[string]string{}, priors: map[string]engine.PriorState{},
 		inFlight:    make(chan struct{}, maxSplitCalls),
+		off:         map[string]map[string]bool{},
 		mutating:    newPacer(o.Pacing.Mutating, o.Pacing.Clock),
 		terminating: newPacer(o.Pacing.Terminate, o.Pacing.Clock),
 		describing:  newPacer(o.Pacing.Describe, o.Pacing.Clock),
@@ -232,19 +237,23 @@ func (c *instanceContainer) split(ctx context.Context, action instanceAction, id
 	half := len(ids) / 2
 	parts := [2][]string{ids[:half], ids[half:]}
 	var errs [2]error
+	var called [2]bool
 	var wg sync.WaitGroup
 	for i, part := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.guard(action, part, func() { errs[i] = c.call(ctx, action, part) })
+			c.guard(action, part, func() {
+				errs[i] = c.call(ctx, action, part)
+				called[i] = true
+			})
 		}()
 	}
 	wg.Wait()
 	dense := c.opts.OverrideProtection && half <= maxInspect &&
 		errorCode(errs[0]) == "OperationNotPermitted" && errorCode(errs[1]) == "OperationNotPermitted"
 	for i, part := range parts {
-		if c.hasOutcome(part[0]) && errs[i] != nil {
+		if !called[i] {
 			continue // its call panicked; guard has failed it
 		}
 		wg.Add(1)
@@ -374,8 +383,22 @@ func (c *instanceContainer) turnOff(ctx context.Context, id, attr string) error 
 	} else {
 		in.DisableApiTermination = off
 	}
-	_, err := c.api.ModifyInstanceAttribute(ctx, in)
-	return err
+	if _, err := c.api.ModifyInstanceAttribute(ctx, in); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.off[id] == nil {
+		c.off[id] = map[string]bool{}
+	}
+	c.off[id][attr] = true
+	return nil
+}
+
+func (c *instanceContainer) isOff(id, attr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.off[id][attr]
 }
 
 // protectionChange records an attribute turned off. It was on before: the
@@ -531,6 +554,9 @@ func (c *instanceContainer) overrideProtection(ctx context.Context, action insta
 	}
 	var also []engine.Change
 	for _, attr := range action.blockers() {
+		if c.isOff(id, attr) {
+			continue
+		}
 		if mErr := c.turnOff(ctx, id, attr); mErr != nil {
 			c.failAlso(id, action, mErr, "could not turn off "+attr, also)
 			return

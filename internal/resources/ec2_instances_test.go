@@ -422,6 +422,7 @@ func TestContainSingleInstanceErrors(t *testing.T) {
 		stopCode      string
 		termCode      string
 		unstoppable   bool // TerminateUnstoppable
+		current       string // what a fresh describe shows; "" not listed
 		wantAction    engine.Verb
 		wantStatus    engine.Status
 		wantCode      string
@@ -445,12 +446,26 @@ func TestContainSingleInstanceErrors(t *testing.T) {
 			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusFailed, wantCode: "IncorrectInstanceState",
 		},
 		{
-			name: "IncorrectInstanceState after running: already going down", state: "running", stopCode: "IncorrectInstanceState",
-			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusGone,
+			name: "IncorrectInstanceState after running, describe says stopping: gone", state: "running", stopCode: "IncorrectInstanceState", current: "stopping",
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusGone, wantNote: "confirms it is stopping",
 		},
 		{
-			name: "InvalidInstanceID.NotFound: gone", state: "running", stopCode: "InvalidInstanceID.NotFound",
-			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusGone,
+			name: "IncorrectInstanceState but describe says running: failed", state: "running", stopCode: "IncorrectInstanceState", current: "running",
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusFailed, wantCode: "IncorrectInstanceState",
+		},
+		{
+			name: "InvalidInstanceID.NotFound, describe says terminated: gone", state: "running", stopCode: "InvalidInstanceID.NotFound", current: "terminated",
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusGone, wantNote: "confirms it is terminated",
+		},
+		{
+			// EC2 is eventually consistent: an instance launched seconds ago
+			// can be unknown to the stop call yet running.
+			name: "InvalidInstanceID.NotFound but describe says running: failed, not gone", state: "running", stopCode: "InvalidInstanceID.NotFound", current: "running",
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusFailed, wantCode: "InvalidInstanceID.NotFound",
+		},
+		{
+			name: "InvalidInstanceID.NotFound and describe does not list it: failed", state: "running", stopCode: "InvalidInstanceID.NotFound",
+			wantAction: resources.VerbStopInstance, wantStatus: engine.StatusFailed, wantCode: "InvalidInstanceID.NotFound",
 		},
 		{
 			name: "InvalidInstanceID.Malformed: failed", state: "running", stopCode: "InvalidInstanceID.Malformed",
@@ -463,6 +478,9 @@ func TestContainSingleInstanceErrors(t *testing.T) {
 			f := newFakeEC2()
 			f.stopCode[id] = tc.stopCode
 			f.termCode[id] = tc.termCode
+			if tc.current != "" {
+				f.current[id] = tc.current
+			}
 			p := pol{Action: resources.VerbStopInstance, TerminateUnstoppable: tc.unstoppable, OverrideProtection: true}
 
 			outs := kindWith(f, p).Contain(context.Background(), "us-east-1", decisions(resources.VerbStopInstance, tc.state, []string{id}))
@@ -495,6 +513,8 @@ func TestContainBatchWithMixedPerInstanceErrors(t *testing.T) {
 	f.stopCode[ids[3]] = "InvalidInstanceID.NotFound"
 	f.stopCode[ids[17]] = "UnsupportedOperation"
 	f.stopCode[ids[30]] = "IncorrectInstanceState"
+	f.current[ids[3]] = "terminated"
+	f.current[ids[30]] = "stopped"
 	p := pol{Action: resources.VerbStopInstance, TerminateUnstoppable: true, OverrideProtection: true}
 
 	m := byID(t, kindWith(f, p).Contain(context.Background(), "us-east-1", decisions(resources.VerbStopInstance, "running", ids)))
@@ -568,7 +588,7 @@ func TestContainStopsSplittingWhenContextEnds(t *testing.T) {
 	f.disableAPIStop[ids[0]] = true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f.onStop = cancel // the deadline passes during the first call
+	f.onStop = func([]string) { cancel() } // the deadline passes during the first call
 
 	outs := kindWith(f, pol{Action: resources.VerbStopInstance, OverrideProtection: true}).Contain(ctx, "us-east-1", decisions(resources.VerbStopInstance, "running", ids))
 
@@ -598,7 +618,7 @@ func TestContainSplitsConcurrentlyWithinBound(t *testing.T) {
 		f.stopCode[ids[i]] = "InvalidInstanceID.Malformed"
 	}
 	var inFlight, peak atomic.Int32
-	f.onStop = func() {
+	f.onStop = func([]string) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for {

@@ -45,7 +45,15 @@ type fakeEC2 struct {
 	modifyErr error
 	// onStop runs at the start of every StopInstances call, outside the
 	// fake's lock, so calls can overlap in it.
-	onStop func()
+	onStop func(ids []string)
+	// current is what a describe filtered by instance-id shows: the state
+	// of each instance now (a missing ID is not listed), for the checks
+	// that follow InvalidInstanceID.NotFound and IncorrectInstanceState.
+	current map[string]string
+	// attrErr fails DescribeInstanceAttribute for that ID.
+	attrErr map[string]error
+
+	attrCalls []ec2.DescribeInstanceAttributeInput
 
 	stopCalls   [][]string
 	termCalls   [][]string
@@ -65,6 +73,8 @@ func newFakeEC2() *fakeEC2 {
 		disableAPITermination: map[string]bool{},
 		stopped:               map[string]int{},
 		terminated:            map[string]int{},
+		current:               map[string]string{},
+		attrErr:               map[string]error{},
 	}
 }
 
@@ -76,6 +86,17 @@ func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstances
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.describeInputs = append(f.describeInputs, *in)
+	for _, flt := range in.Filters {
+		if aws.ToString(flt.Name) == "instance-id" {
+			var insts []types.Instance
+			for _, id := range flt.Values {
+				if st, ok := f.current[id]; ok {
+					insts = append(insts, types.Instance{InstanceId: aws.String(id), State: &types.InstanceState{Name: types.InstanceStateName(st)}})
+				}
+			}
+			return &ec2.DescribeInstancesOutput{Reservations: []types.Reservation{{Instances: insts}}}, nil
+		}
+	}
 	page := 0
 	if tok := aws.ToString(in.NextToken); tok != "" {
 		n, err := strconv.Atoi(tok[len("page-"):])
@@ -99,7 +120,7 @@ func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstances
 
 func (f *fakeEC2) StopInstances(_ context.Context, in *ec2.StopInstancesInput, _ ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error) {
 	if f.onStop != nil {
-		f.onStop()
+		f.onStop(in.InstanceIds)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -142,6 +163,26 @@ func (f *fakeEC2) TerminateInstances(_ context.Context, in *ec2.TerminateInstanc
 		f.terminated[id]++
 	}
 	return &ec2.TerminateInstancesOutput{}, nil
+}
+
+func (f *fakeEC2) DescribeInstanceAttribute(_ context.Context, in *ec2.DescribeInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attrCalls = append(f.attrCalls, *in)
+	id := aws.ToString(in.InstanceId)
+	if err := f.attrErr[id]; err != nil {
+		return nil, err
+	}
+	out := &ec2.DescribeInstanceAttributeOutput{InstanceId: in.InstanceId}
+	switch in.Attribute {
+	case types.InstanceAttributeNameDisableApiStop:
+		out.DisableApiStop = &types.AttributeBooleanValue{Value: aws.Bool(f.disableAPIStop[id])}
+	case types.InstanceAttributeNameDisableApiTermination:
+		out.DisableApiTermination = &types.AttributeBooleanValue{Value: aws.Bool(f.disableAPITermination[id])}
+	default:
+		return nil, apiErr("InvalidParameterValue")
+	}
+	return out, nil
 }
 
 func (f *fakeEC2) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {

@@ -108,7 +108,7 @@ func TestAFakeKindFlowsThroughReportAndEmail(t *testing.T) {
 		"us-east-1             5         3      1     1  1 braked to 0, 1 stopped, 1 unplugged",
 		"widget w-broken (us-east-1): brake to 0 failed: the brake is jammed",
 		"w-owner (us-east-1): exempt by ID at deploy time (KILLSWITCH_EXEMPT_NAMES)",
-		"killswitch contains: Whirling widgets, EC2 instances.",
+		"killswitch swept 2 kind(s) of resource in every region",
 	} {
 		if !strings.Contains(m.Body, want) {
 			t.Errorf("email lacks %q\n---\n%s", want, m.Body)

@@ -121,6 +121,14 @@ func (k *LambdaFunctions) Find(ctx context.Context, region string) ([]engine.Res
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A panic fails this function's lookup (so the listing is
+			// reported incomplete), not the process.
+			defer func() {
+				if p := recover(); p != nil {
+					r.Prior = FunctionConcurrencyPrior{Unknown: true}
+					results[i], lookupErrs[i] = &r, fmt.Errorf("internal error reading Lambda function %s in %s: %v", name, region, p)
+				}
+			}()
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()

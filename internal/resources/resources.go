@@ -61,6 +61,7 @@ func Kinds(cfg aws.Config, s settings.Settings, self Self) []engine.Kind {
 			Terminate:            s.Action == settings.ActionTerminate,
 			TerminateUnstoppable: s.TerminateUnstoppable,
 			OverrideProtection:   s.OverrideProtection,
+			Pacing:               EC2Pacing,
 		}),
 	}...)
 	if s.StopDatabases {
@@ -104,7 +105,12 @@ func NewEngine(cfg aws.Config, kinds []engine.Kind, opts engine.Options) *engine
 	if opts.FallbackRegions == nil {
 		opts.FallbackRegions = KnownRegions
 	}
-	return engine.New(NewRegionLister(ec2.NewFromConfig(cfg)), kinds, opts)
+	// The home region first, then a second one: one region's endpoint
+	// failing must not leave the sweep to the built-in list.
+	lister := NewRegionListerIn([]string{cfg.Region, SecondRegion(cfg.Region)}, func(region string) DescribeRegionsAPI {
+		return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
+	})
+	return engine.New(lister, kinds, opts)
 }
 
 // regionalClients builds one client per region on first use and reuses it,

@@ -80,6 +80,9 @@ type Settings struct {
 	// do not trip.
 	BudgetName string
 	AlarmName  string
+	// ManifestBucket is the S3 bucket that holds the restore manifests; the
+	// stack wires it. Empty: no manifest, and a restore is manual.
+	ManifestBucket string
 }
 
 // Quarantine modes.
@@ -155,6 +158,9 @@ var (
 	// AWS Budgets forbids ':' and '\' in budget names.
 	budgetNamePattern = regexp.MustCompile(`^[^:\\\x00-\x1f]{1,100}$`)
 	alarmNamePattern  = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
+	// S3's bucket naming rules: 3 to 63 lowercase letters, digits, dots and
+	// hyphens, starting and ending with a letter or digit.
+	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 )
 
 // maxBreakGlass keeps the quarantine policy, which names every break-glass
@@ -357,6 +363,18 @@ var All = []Setting{
 		},
 	},
 	{
+		Env: "KILLSWITCH_MANIFEST_BUCKET", Type: String,
+		Doc: "The S3 bucket the function writes its restore manifest to before it changes anything; the stack sets it.",
+		get: func(s *Settings) string { return s.ManifestBucket },
+		set: func(s *Settings, v string) []Problem {
+			if !bucketPattern.MatchString(v) || strings.Contains(v, "..") {
+				return whole(fmt.Sprintf("%q is not an S3 bucket name", v))
+			}
+			s.ManifestBucket = v
+			return nil
+		},
+	},
+	{
 		Env: "KILLSWITCH_NOTIFY_TOPIC_ARN", Type: String,
 		Doc: "The notify topic's ARN; the stack sets it.",
 		get: func(s *Settings) string { return s.NotifyTopicARN },
@@ -393,6 +411,7 @@ const (
 	EnvDeactivateNewKeys    = "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS"
 	EnvBudgetName           = "KILLSWITCH_BUDGET_NAME"
 	EnvAlarmName            = "KILLSWITCH_ALARM_NAME"
+	EnvManifestBucket       = "KILLSWITCH_MANIFEST_BUCKET"
 )
 
 func whole(msg string) []Problem { return []Problem{{Item: -1, Msg: msg}} }

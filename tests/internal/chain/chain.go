@@ -16,13 +16,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/tests/internal/lambdarun"
@@ -91,24 +93,32 @@ type Chain struct {
 	sns *sns.Client
 }
 
-// FunctionEnv is the function's environment as the stack sets it, plus
-// what reaches moto. Nothing else from the caller's environment is passed.
+// LatchParameter is the latch the stack creates, and so does Start.
+const LatchParameter = "/killswitch/latch"
+
+// FunctionEnv is the function's environment as the stack writes it (the
+// settings' defaults, through the same table), with the owner's exempt
+// instances, the notify topic and the latch, plus what reaches moto.
+// Nothing else from the caller's environment is passed.
 func FunctionEnv(o Options) []string {
-	env := []string{
-		settings.EnvAction + "=stop",
-		settings.EnvTerminateUnstoppable + "=true",
-		settings.EnvOverrideProtection + "=true",
-		settings.EnvExemptInstanceIDs + "=" + strings.Join(o.Exempt, ","),
-		settings.EnvDryRun + "=false",
-		settings.EnvNotifyTopicARN + "=" + o.NotifyTopicARN,
+	s := settings.Default()
+	s.ExemptInstanceIDs = o.Exempt
+	s.NotifyTopicARN = o.NotifyTopicARN
+	s.LatchParameter = LatchParameter
+	var env []string
+	for name, value := range s.Environment() {
+		env = append(env, name+"="+value)
+	}
+	sort.Strings(env)
+	env = append(env,
 		"AWS_LAMBDA_FUNCTION_NAME=killswitch",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=300",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 		// No shared config or credential files: only moto's test keys.
-		"AWS_CONFIG_FILE=" + os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
+		"AWS_CONFIG_FILE="+os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
 		"TZ=UTC",
-	}
+	)
 	env = append(env, moto.Env(o.MotoURL)...)
 	return append(env, o.Env...) // later entries win in the child
 }
@@ -131,6 +141,10 @@ func Start(ctx context.Context, o Options) (_ *Chain, err error) {
 		return nil, fmt.Errorf("creating the trip topic: %w", err)
 	}
 	c.TripTopicARN = aws.ToString(topic.TopicArn)
+	if _, err := ssm.NewFromConfig(o.Config).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(LatchParameter),
+		Value: aws.String(`{"tripped":false}`), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}); err != nil {
+		return nil, fmt.Errorf("creating the latch parameter: %w", err)
+	}
 
 	c.Function, err = lambdarun.Start(ctx, lambdarun.Options{
 		Emulator:  o.Bin.Emulator,
