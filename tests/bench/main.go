@@ -172,6 +172,13 @@ func mainErr(only string, noEmu bool) error {
 		}
 		notes = append(notes, line)
 	}
+	if only == "" || strings.Contains("relaunchers", only) {
+		line, err := b.relaunchers()
+		if err != nil {
+			return fmt.Errorf("relaunchers: %w", err)
+		}
+		notes = append(notes, line)
+	}
 	header := fmt.Sprintf("| %-11s | %9s | %7s | %8s | %10s | %9s | %9s | %7s | %11s | %10s | %-20s |",
 		"scenario", "instances", "regions", "latency", "moto alone", "wall", "EC2 calls", "floor", "wall/floor", "peak RSS", "target")
 	sep := "|" + strings.Repeat("-", 13) + "|" + strings.Repeat("-", 11) + "|" + strings.Repeat("-", 9) + "|" + strings.Repeat("-", 10) +
