@@ -177,4 +177,3 @@ func labelCounts(rep *engine.Report) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
