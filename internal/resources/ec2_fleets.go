@@ -134,46 +134,21 @@ func deleteEC2Fleets(ctx context.Context, api EC2FleetsAPI, region string, batch
 		ids[i] = d.Resource.ID
 	}
 	resp, err := api.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: ids, TerminateInstances: aws.Bool(true)})
-	out := make([]engine.Outcome, len(batch))
-	if err != nil {
-		for i, d := range batch {
-			out[i] = engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: engine.StatusFailed, Code: errorCode(err),
-				Message: fmt.Sprintf("deleting EC2 Fleet %s in %s: %v", d.Resource.ID, region, err), Prior: d.Resource.Prior}
+	done, failed := map[string]bool{}, map[string]*idError{}
+	if err == nil {
+		for _, s := range resp.SuccessfulFleetDeletions {
+			done[aws.ToString(s.FleetId)] = true
 		}
-		return out
-	}
-	done := map[string]bool{}
-	for _, s := range resp.SuccessfulFleetDeletions {
-		done[aws.ToString(s.FleetId)] = true
-	}
-	failed := map[string]*types.DeleteFleetError{}
-	for _, u := range resp.UnsuccessfulFleetDeletions {
-		failed[aws.ToString(u.FleetId)] = u.Error
-	}
-	for i, d := range batch {
-		id := d.Resource.ID
-		o := engine.Outcome{ID: id, Verb: d.Verb, Prior: d.Resource.Prior}
-		fe, isFailed := failed[id]
-		switch {
-		case done[id]:
-			o.Status = engine.StatusDone
-		case isFailed && fe != nil && fe.Code == types.DeleteFleetErrorCodeFleetIdDoesNotExist:
-			o.Status, o.Note = engine.StatusGone, "no longer exists"
-		case isFailed && fe != nil && fe.Code == types.DeleteFleetErrorCodeFleetNotInDeletableState:
-			// Already deleted or failed: it launches nothing more.
-			o.Status, o.Note = engine.StatusGone, "already deleted"
-		case isFailed:
-			o.Status, o.Code = engine.StatusFailed, "unexpectedError"
-			o.Message = fmt.Sprintf("deleting EC2 Fleet %s in %s failed", id, region)
-			if fe != nil {
-				o.Code = string(fe.Code)
-				o.Message += ": " + aws.ToString(fe.Message)
+		for _, u := range resp.UnsuccessfulFleetDeletions {
+			failed[aws.ToString(u.FleetId)] = nil
+			if u.Error != nil {
+				failed[aws.ToString(u.FleetId)] = &idError{code: string(u.Error.Code), message: aws.ToString(u.Error.Message)}
 			}
-		default:
-			o.Status, o.Code = engine.StatusFailed, "NotConfirmed"
-			o.Message = fmt.Sprintf("EC2 did not confirm deleting EC2 Fleet %s in %s; the next run retries it", id, region)
 		}
-		out[i] = o
 	}
-	return out
+	return perIDOutcomes(batch, region, "deleting EC2 Fleet", err, done, failed, map[string]string{
+		string(types.DeleteFleetErrorCodeFleetIdDoesNotExist): "no longer exists",
+		// Already deleted or failed: it launches nothing more.
+		string(types.DeleteFleetErrorCodeFleetNotInDeletableState): "already deleted",
+	})
 }

@@ -116,46 +116,21 @@ func cancelSpotFleets(ctx context.Context, api SpotFleetRequestsAPI, region stri
 	}
 	resp, err := api.CancelSpotFleetRequests(ctx, &ec2.CancelSpotFleetRequestsInput{
 		SpotFleetRequestIds: ids, TerminateInstances: aws.Bool(true)})
-	out := make([]engine.Outcome, len(batch))
-	if err != nil {
-		for i, d := range batch {
-			out[i] = engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: engine.StatusFailed, Code: errorCode(err),
-				Message: fmt.Sprintf("cancelling Spot Fleet request %s in %s: %v", d.Resource.ID, region, err), Prior: d.Resource.Prior}
+	done, failed := map[string]bool{}, map[string]*idError{}
+	if err == nil {
+		for _, s := range resp.SuccessfulFleetRequests {
+			done[aws.ToString(s.SpotFleetRequestId)] = true
 		}
-		return out
-	}
-	done := map[string]bool{}
-	for _, s := range resp.SuccessfulFleetRequests {
-		done[aws.ToString(s.SpotFleetRequestId)] = true
-	}
-	failed := map[string]*types.CancelSpotFleetRequestsError{}
-	for _, u := range resp.UnsuccessfulFleetRequests {
-		failed[aws.ToString(u.SpotFleetRequestId)] = u.Error
-	}
-	for i, d := range batch {
-		id := d.Resource.ID
-		o := engine.Outcome{ID: id, Verb: d.Verb, Prior: d.Resource.Prior}
-		fe, isFailed := failed[id]
-		switch {
-		case done[id]:
-			o.Status = engine.StatusDone
-		case isFailed && fe != nil && fe.Code == types.CancelBatchErrorCodeFleetRequestIdDoesNotExist:
-			o.Status, o.Note = engine.StatusGone, "no longer exists"
-		case isFailed && fe != nil && fe.Code == types.CancelBatchErrorCodeFleetRequestNotInCancellableState:
-			// Already cancelled, or failed: it launches nothing more.
-			o.Status, o.Note = engine.StatusGone, "already cancelled"
-		case isFailed:
-			o.Status, o.Code = engine.StatusFailed, "unexpectedError"
-			o.Message = fmt.Sprintf("cancelling Spot Fleet request %s in %s failed", id, region)
-			if fe != nil {
-				o.Code = string(fe.Code)
-				o.Message += ": " + aws.ToString(fe.Message)
+		for _, u := range resp.UnsuccessfulFleetRequests {
+			failed[aws.ToString(u.SpotFleetRequestId)] = nil
+			if u.Error != nil {
+				failed[aws.ToString(u.SpotFleetRequestId)] = &idError{code: string(u.Error.Code), message: aws.ToString(u.Error.Message)}
 			}
-		default:
-			o.Status, o.Code = engine.StatusFailed, "NotConfirmed"
-			o.Message = fmt.Sprintf("EC2 did not confirm cancelling Spot Fleet request %s in %s; the next run retries it", id, region)
 		}
-		out[i] = o
 	}
-	return out
+	return perIDOutcomes(batch, region, "cancelling Spot Fleet request", err, done, failed, map[string]string{
+		string(types.CancelBatchErrorCodeFleetRequestIdDoesNotExist): "no longer exists",
+		// Already cancelled, or failed: it launches nothing more.
+		string(types.CancelBatchErrorCodeFleetRequestNotInCancellableState): "already cancelled",
+	})
 }
