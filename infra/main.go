@@ -43,12 +43,38 @@ func run() error {
 		}
 	}
 
+	// The org block is read and checked before anything is built, so a bad
+	// one fails fast, naming its key.
+	org, withOrg, err := stack.OrgConfigFromContext(app.Node(), cfg)
+	if err != nil {
+		return err
+	}
+	if withOrg && org.OrgQuarantine && os.Getenv("KILLSWITCH_SKIP_BUILD") == "" {
+		if err := build(root, stack.OrgQuarantineBootstrapRelPath, "./lambda/orgquarantine"); err != nil {
+			return err
+		}
+	}
+
+	assetDir := filepath.Join(root, filepath.Dir(stack.BootstrapRelPath))
+	// The single-account stack, as always: with an org block it is the
+	// management account's own switch, since SCPs do not bind that account.
 	if _, err := stack.NewKillswitchStack(app, stack.StackID, &stack.KillswitchStackProps{
 		StackProps: awscdk.StackProps{Env: env()},
 		Config:     cfg,
-		AssetDir:   filepath.Join(root, filepath.Dir(stack.BootstrapRelPath)),
+		AssetDir:   assetDir,
 	}); err != nil {
 		return err
+	}
+	if withOrg {
+		if _, err := stack.NewOrgStack(app, stack.OrgStackID, &stack.OrgStackProps{
+			StackProps:            awscdk.StackProps{Env: env()},
+			Org:                   org,
+			Member:                cfg,
+			AssetDir:              assetDir,
+			OrgQuarantineAssetDir: filepath.Join(root, filepath.Dir(stack.OrgQuarantineBootstrapRelPath)),
+		}); err != nil {
+			return err
+		}
 	}
 
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
@@ -75,17 +101,22 @@ func env() *awscdk.Environment {
 
 // buildBootstrap cross-compiles ./lambda exactly as `make bootstrap` does.
 func buildBootstrap(root string) error {
-	out := filepath.Join(root, stack.BootstrapRelPath)
+	return build(root, stack.BootstrapRelPath, "./lambda")
+}
+
+// build cross-compiles a Lambda command for the arm64 provided.al2023 runtime.
+func build(root, rel, pkg string) error {
+	out := filepath.Join(root, rel)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, "./lambda")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
 	cmd.Stdout = os.Stderr // stdout belongs to the CDK CLI protocol
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building the Lambda bootstrap (GOOS=linux GOARCH=arm64 go build -o %s ./lambda) failed: %w; fix the build, or set KILLSWITCH_SKIP_BUILD=1 to use an existing %s", stack.BootstrapRelPath, err, stack.BootstrapRelPath)
+		return fmt.Errorf("building the Lambda bootstrap (GOOS=linux GOARCH=arm64 go build -o %s %s) failed: %w; fix the build, or set KILLSWITCH_SKIP_BUILD=1 to use an existing %s", rel, pkg, err, rel)
 	}
 	return nil
 }

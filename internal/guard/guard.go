@@ -24,6 +24,10 @@ const (
 	LatchParameterName   = "/killswitch/latch"
 	ResweepScheduleName  = "killswitch-resweep"
 	QuarantinePolicyName = "killswitch-quarantine"
+	// ManifestBucketName holds the restore manifests. S3 bucket names are
+	// global, so the account and region make it unique; fixed, so the
+	// quarantine can name it before it exists.
+	ManifestBucketName = "killswitch-manifests-${Account}-${Region}"
 )
 
 // The kill switch's own roles all live under RolePath with one of these
@@ -76,6 +80,7 @@ const (
 	StackARN            = "arn:${Partition}:cloudformation:${Region}:${Account}:stack/" + StackName + "/*"
 	QuarantinePolicyARN = "arn:${Partition}:iam::${Account}:policy/" + QuarantinePolicyName
 	OwnRolesARN         = "arn:${Partition}:iam::${Account}:role" + RolePath + "*"
+	ManifestBucketARN   = "arn:${Partition}:s3:::" + ManifestBucketName
 )
 
 // Resolve fills the ${Partition}, ${Region} and ${Account} placeholders.

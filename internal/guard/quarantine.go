@@ -67,6 +67,15 @@ var PrincipalTamperActions = []string{
 	"iam:PutRolePermissionsBoundary", "iam:PutUserPermissionsBoundary",
 }
 
+// ManifestTamperActions change or delete the restore manifest bucket, its
+// settings or its objects.
+var ManifestTamperActions = []string{
+	"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl", "s3:PutObjectVersionAcl",
+	"s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketVersioning",
+	"s3:PutLifecycleConfiguration", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock",
+	"s3:PutBucketAcl", "s3:PutBucketOwnershipControls", "s3:PutReplicationConfiguration",
+}
+
 // DetachActions take a managed policy off a principal; the quarantine
 // denies them for its own policy only.
 var DetachActions = []string{"iam:DetachUserPolicy", "iam:DetachGroupPolicy", "iam:DetachRolePolicy"}
@@ -87,6 +96,10 @@ func QuarantineDocument(breakGlass []string) Document {
 			deny("DenyChangingTheKillSwitchAlarm", []string{"cloudwatch:DeleteAlarms", "cloudwatch:DisableAlarmActions", "cloudwatch:PutMetricAlarm", "cloudwatch:SetAlarmState"}, BillingAlarmARN),
 			deny("DenyChangingTheKillSwitchSchedule", []string{"scheduler:DeleteSchedule", "scheduler:UpdateSchedule"}, ResweepScheduleARN),
 			deny("DenyChangingTheKillSwitchLatch", []string{"ssm:DeleteParameter", "ssm:DeleteParameters", "ssm:LabelParameterVersion", "ssm:PutParameter"}, LatchParameterARN),
+			// The restore trusts the manifest: an attacker who could rewrite
+			// it could have the owner's restore start their instances, and
+			// one who could delete it would make the restore manual.
+			deny("DenyChangingTheRestoreManifest", ManifestTamperActions, ManifestBucketARN, ManifestBucketARN+"/*"),
 			deny("DenyChangingTheKillSwitchStack", []string{
 				"cloudformation:CreateChangeSet", "cloudformation:DeleteStack", "cloudformation:ExecuteChangeSet",
 				"cloudformation:SetStackPolicy", "cloudformation:UpdateStack", "cloudformation:UpdateTerminationProtection",
