@@ -2,12 +2,18 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/killswitch/killswitch/internal/app"
 	"github.com/killswitch/killswitch/internal/awsconfig"
+	"github.com/killswitch/killswitch/internal/handler"
 	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/tests/internal/apicount"
 	"github.com/killswitch/killswitch/tests/internal/attack"
@@ -99,18 +105,91 @@ func TestFaultThrottled30PercentStillContainsEverything(t *testing.T) {
 		r.calls.Calls("EC2", "", ""), r.calls.Attempts("EC2", "", ""), ec2.Requests, ec2.Throttled, 100*share)
 }
 
+// regionTimers stands in for the engine's per-region timeout: a region
+// times out only when the test fires its timer, never because a loaded
+// machine was slow.
+type regionTimers struct {
+	mu    sync.Mutex
+	end   map[string]func()
+	fired []string
+}
+
+func newRegionTimers() *regionTimers { return &regionTimers{end: map[string]func(){}} }
+
+// timer is engine.Options.RegionTimer: it records how to end the region.
+func (rt *regionTimers) timer(region string, _ time.Duration, end func()) func() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.end[region] = end
+	return func() bool {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		delete(rt.end, region)
+		return true
+	}
+}
+
+// fire times the region out, as its timeout would; false if its sweep is
+// not running.
+func (rt *regionTimers) fire(region string) bool {
+	rt.mu.Lock()
+	end := rt.end[region]
+	if end != nil {
+		rt.fired = append(rt.fired, region)
+	}
+	rt.mu.Unlock()
+	if end == nil {
+		return false
+	}
+	end()
+	return true
+}
+
+func (rt *regionTimers) firedRegions() []string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return slices.Clone(rt.fired)
+}
+
+// invokeWith runs the handler as rig.invokeWithin does, with app options.
+func (r *rig) invokeWith(ctx context.Context, eventFile string, opts ...app.Option) (*handler.Result, error) {
+	r.t.Helper()
+	raw, err := os.ReadFile(eventFile)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return app.New(r.cfg, r.settings, log, opts...).Handler.Handle(ctx, json.RawMessage(raw))
+}
+
 // deadRegion runs one region dead on the first delivery and healthy on
-// Lambda's retry.
-func deadRegion(t *testing.T, mode faultproxy.Mode, o awsconfig.Options, regionTimeout string) {
+// Lambda's retry. With timers, the dead region's timeout is fired by the
+// test once the proxy holds one of its requests; without, the region
+// timeout is the wall clock's (never reached when calls fail fast).
+func deadRegion(t *testing.T, mode faultproxy.Mode, o awsconfig.Options, timers *regionTimers) {
 	const dead = "eu-west-1"
-	r := newRig(t, smallStory(), map[string]string{settings.EnvRegionTimeout: regionTimeout})
+	r := newRig(t, smallStory(), map[string]string{settings.EnvRegionTimeout: "30s"})
 	p := behindProxy(t, r, faultproxy.Config{Seed: 1, Regions: map[string]faultproxy.Mode{dead: mode}}, o)
 	if len(r.seeded.ByRegion[dead]) == 0 {
 		t.Fatalf("the seed put nothing in %s", dead)
 	}
+	var opts []app.Option
+	if timers != nil {
+		opts = append(opts, app.WithRegionTimer(timers.timer))
+		go func() {
+			select {
+			case <-p.Held(dead):
+				// The region's sweep is waiting on the proxy: time it out.
+				timers.fire(dead)
+			case <-t.Context().Done():
+			}
+		}()
+	}
 
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	start := time.Now()
-	res, err := r.invoke(budgetActual)
+	res, err := r.invokeWith(ctx, budgetActual, opts...)
 	elapsed := time.Since(start)
 	if err == nil {
 		t.Fatalf("handler returned no error with %s dead (%s); Lambda would not retry", dead, mode)
@@ -144,10 +223,16 @@ func deadRegion(t *testing.T, mode faultproxy.Mode, o awsconfig.Options, regionT
 	t.Logf("%s %s: the other %d regions contained, the run ended in %v; proxy for %s: %+v",
 		dead, mode, len(others), elapsed.Round(time.Millisecond), dead, c)
 
+	if timers != nil {
+		if fired := timers.firedRegions(); !slices.Equal(fired, []string{dead}) {
+			t.Errorf("regions timed out: %v, want only %s", fired, dead)
+		}
+	}
+
 	// Lambda's async retry, with the region back.
 	p.SetRegion(dead, faultproxy.Healthy)
 	r.calls.Reset()
-	res, err = r.invoke(budgetActual)
+	res, err = r.invokeWith(ctx, budgetActual, opts...)
 	if err != nil {
 		t.Fatalf("retry with %s healthy again: %v", dead, err)
 	}
@@ -160,9 +245,25 @@ func deadRegion(t *testing.T, mode faultproxy.Mode, o awsconfig.Options, regionT
 	if n := r.calls.Calls("EC2", dead, "StopInstances"); n == 0 {
 		t.Errorf("retry made no StopInstances call in %s", dead)
 	}
-	want := len(r.seeded.ByRegion[dead])
-	if got := res.Report.Totals.Changed; got != want {
-		t.Errorf("retry contained %d instance(s), want %d (the dead region's)", got, want)
+	// The retry contains what the dead region holds, and only that: its
+	// instances, and whatever else the seed put there (its Spot requests,
+	// when the seed made Spot instances in it).
+	instances := 0
+	for _, rr := range res.Report.Regions {
+		for _, kr := range rr.Kinds {
+			for _, o := range kr.Outcomes {
+				switch {
+				case !o.Changed():
+				case rr.Region != dead:
+					t.Errorf("retry changed %s %s in %s, contained on the first delivery", kr.Noun, o.ID, rr.Region)
+				case kr.Kind == "EC2 instances":
+					instances++
+				}
+			}
+		}
+	}
+	if want := len(r.seeded.ByRegion[dead]); instances != want {
+		t.Errorf("retry contained %d instance(s) in %s, want its %d", instances, dead, want)
 	}
 	msgs = r.notify.receive(t, 1)
 	if strings.Contains(msgs[0].Subject, "ACTION NEEDED") {
@@ -172,19 +273,18 @@ func deadRegion(t *testing.T, mode faultproxy.Mode, o awsconfig.Options, regionT
 
 func TestFaultDeadRegionRefusedIsReportedAndRetried(t *testing.T) {
 	// Every attempt is reset: 10 attempts with backoff capped at 100 ms
-	// fail the region's describe call in about a second, well inside the
-	// region timeout.
-	deadRegion(t, faultproxy.Refuse, fastRetries, "30s")
+	// fail the region's describe call long before the 30 s region timeout.
+	deadRegion(t, faultproxy.Refuse, fastRetries, nil)
 }
 
 func TestFaultDeadRegionHangingIsCutByRegionTimeout(t *testing.T) {
-	// Each attempt hangs until its 2 s attempt timeout; the 5 s region
-	// timeout ends the region before the attempts run out. (moto serves
-	// about 30 calls a second on two cores, so the healthy regions need a
-	// few seconds too; tighter numbers cut them as well.)
+	// The dead region's request is held until the test fires that region's
+	// timeout; the attempt timeout is far longer, so the cut comes from the
+	// region timeout and nothing else. The healthy regions have no timeout
+	// that can fire: however slow the machine, only the dead region is cut.
 	o := fastRetries
-	o.AttemptTimeout = 2 * time.Second
-	deadRegion(t, faultproxy.Hang, o, "5s")
+	o.AttemptTimeout = 10 * time.Minute
+	deadRegion(t, faultproxy.Hang, o, newRegionTimers())
 }
 
 func TestFaultThreeDeliveriesOfOneEventActOnce(t *testing.T) {
@@ -224,22 +324,31 @@ func TestFaultThreeDeliveriesOfOneEventActOnce(t *testing.T) {
 }
 
 func TestFaultLambdaDeadlinePublishesPartialReport(t *testing.T) {
-	// 200 ms a call and 4 regions at a time: the 17 regions need five waves
-	// of at least describe + stop (and split rounds where protection is
-	// on), about 3 s or more. The Lambda deadline is 1.5 s; the default
-	// 10 s reserve is capped at a quarter of that (375 ms), so the sweep
-	// gets 1.125 s and the report is published in the 375 ms kept back.
-	r := newRig(t, attack.OriginStory(), map[string]string{settings.EnvRegionConcurrency: "4"})
-	behindProxy(t, r, faultproxy.Config{Seed: 4, Latency: 200 * time.Millisecond}, fastRetries)
-	if r.settings.DeadlineReserve <= 1500*time.Millisecond/4 {
-		t.Fatalf("deadline reserve %v would not be capped; the test needs the default 10s", r.settings.DeadlineReserve)
-	}
+	// Every region but the discovery region is held at the proxy for as
+	// long as the client waits, so the sweep cannot finish before the
+	// deadline's cut, however fast or slow the machine; four regions at a
+	// time means the cut finds regions never started. The reserve is not
+	// capped (left/4 > reserve while the handler starts within 2 s), so the
+	// sweep is cut at exactly deadline - reserve, and the 2 s reserve is
+	// for one SNS publish: ample on a busy machine.
+	const (
+		lambdaTimeout = 10 * time.Second
+		reserve       = 2 * time.Second
+	)
+	r := newRig(t, attack.OriginStory(), map[string]string{
+		settings.EnvRegionConcurrency: "4",
+		settings.EnvDeadlineReserve:   reserve.String(),
+	})
+	o := fastRetries
+	o.AttemptTimeout = 10 * time.Minute // held attempts wait for the cut
+	p := behindProxy(t, r, faultproxy.Config{Seed: 4, Others: faultproxy.Hang,
+		Regions: map[string]faultproxy.Mode{moto.Region: faultproxy.Healthy}}, o)
 
-	const lambdaTimeout = 1500 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), lambdaTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), lambdaTimeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	res, err := r.invokeWithin(ctx, budgetActual)
+	cut := deadline.Add(-reserve)
+	res, err := r.invokeWith(ctx, budgetActual)
 	returned := time.Now()
 	if err == nil {
 		t.Fatal("handler returned no error although the sweep was cut short")
@@ -248,12 +357,16 @@ func TestFaultLambdaDeadlinePublishesPartialReport(t *testing.T) {
 		t.Errorf("handler returned %v after the Lambda deadline", returned.Sub(deadline))
 	}
 	rep := res.Report
-	swept := rep.FinishedAt.Sub(rep.StartedAt)
-	if want := lambdaTimeout - lambdaTimeout/4; swept > want+150*time.Millisecond {
-		t.Errorf("sweep ran %v, want it cut at about %v (deadline minus the capped reserve)", swept, want)
+	// Held regions cannot end before the cut; the engine reads the clock
+	// just after it.
+	if rep.FinishedAt.Before(cut.Add(-50 * time.Millisecond)) {
+		t.Errorf("sweep finished %v before the cut at deadline - reserve: a held region answered", cut.Sub(rep.FinishedAt))
 	}
 	if !res.Notified {
 		t.Fatalf("partial report not published: %s", res.NotifyError)
+	}
+	if held := p.Sum("ec2", "", ""); held.Hung == 0 {
+		t.Fatalf("the proxy held nothing: %+v", held)
 	}
 	unreached := rep.FailedRegions()
 	var notReached []string
@@ -280,8 +393,8 @@ func TestFaultLambdaDeadlinePublishesPartialReport(t *testing.T) {
 	if !strings.Contains(body, "not reached") {
 		t.Errorf("partial report does not say what was not reached:\n%s", body)
 	}
-	t.Logf("deadline %v: swept for %v, returned %v before the deadline; %d of %d regions not finished (%d never started); contained %d",
-		lambdaTimeout, swept.Round(time.Millisecond), deadline.Sub(returned).Round(time.Millisecond),
+	t.Logf("deadline %v, reserve %v: sweep cut %v after its start, returned %v before the deadline; %d of %d regions not finished (%d never started); contained %d",
+		lambdaTimeout, reserve, rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond), deadline.Sub(returned).Round(time.Millisecond),
 		len(unreached), len(rep.Regions), len(notReached), rep.Totals.Changed)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/jsii-runtime-go"
@@ -31,17 +32,20 @@ var FunctionTimeout = 5 * time.Minute
 // it with. The stack wires the notify topic, the latch parameter and the
 // quarantine policy (usually tokens; the policy "" when the quarantine is
 // off), and its own budget and alarm names.
-func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn string) map[string]string {
+func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn, manifestBucket string) map[string]string {
 	s := cfg.Settings
+	s.ManifestBucket = manifestBucket
 	s.NotifyTopicARN = notifyTopicArn
 	s.LatchParameter = latchParameter
 	s.QuarantinePolicyARN = quarantinePolicyArn
 	s.BudgetName = BudgetName
 	s.AlarmName = BillingAlarmName
+	// Chatbot's JSON only when a Chatbot channel listens to the topic.
+	s.SlackEnabled = cfg.SlackEnabled()
 	return s.Environment()
 }
 
-func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, quarantineArn, assetDir string) Function {
+func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, manifests awss3.Bucket, quarantineArn, assetDir string) Function {
 	logGroup := awslogs.NewLogGroup(stack, jsii.String("FunctionLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/lambda/" + FunctionName),
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
@@ -59,6 +63,8 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		Description: jsii.String("killswitch Lambda: find and contain EC2 instances and what launches them, in every region; keep the latch; publish reports"),
 	})
 	addKindPermissions(role, cfg)
+	addCensusPermissions(role, topics)
+	grantManifest(role)
 	// The latch: read on every run, set when the switch trips.
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("ReadAndSetTheLatch"),
@@ -96,13 +102,11 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		// retryer when EC2 throttles (RequestLimitExceeded), and the engine
 		// publishes its report before the context deadline. A sweep normally
 		// takes seconds; the headroom is for throttling and slow opt-in regions.
-		Timeout: awscdk.Duration_Seconds(jsii.Number(FunctionTimeout.Seconds())),
-		// One at a time: a second trip while the first is still running would
-		// only race it; SNS redeliveries queue up and find nothing left to do.
-		ReservedConcurrentExecutions: jsii.Number(1),
+		Timeout:                      awscdk.Duration_Seconds(jsii.Number(FunctionTimeout.Seconds())),
+		ReservedConcurrentExecutions: reservedConcurrency(cfg),
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
 		LogGroup:                     logGroup,
-		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn)),
+		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName())),
 		// Async invokes (SNS) are retried twice, then the failed event goes to
 		// the notify topic: a failed trip is never silent.
 		RetryAttempts: jsii.Number(2),
@@ -116,8 +120,28 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 	fn.Node().DefaultChild().Node().RemoveDependency(role)
 	fn.Node().AddDependency(role.Node().FindChild(jsii.String("DefaultPolicy")))
 
+	if cfg.ReservedConcurrency > 0 {
+		awscdk.Annotations_Of(fn).AddWarningV2(jsii.String("killswitch:reservedConcurrency"), jsii.String(ReservedConcurrencyWarning), nil)
+	}
 	topics.Trip.AddSubscription(awssnssubscriptions.NewLambdaSubscription(fn, nil))
 	return Function{Function: fn, Role: role, LogGroup: logGroup}
+}
+
+// ReservedConcurrencyWarning is synth's warning when an owner reserves
+// concurrency.
+const ReservedConcurrencyWarning = "reservedConcurrency is set: Lambda refuses a reservation that leaves fewer than 10 " +
+	"unreserved executions, and brand-new accounts often have a concurrency quota of 10, so this deploy fails and rolls " +
+	"back there. Check the account's quota (Service Quotas, Lambda, Concurrent executions) first, or leave it unset: " +
+	"the sweep is idempotent and the latch serialises trips."
+
+// reservedConcurrency is no reservation unless the owner asked for one:
+// overlapping trips are safe, and a reservation cannot deploy on a new
+// account with a quota of 10.
+func reservedConcurrency(cfg Config) *float64 {
+	if cfg.ReservedConcurrency <= 0 {
+		return nil
+	}
+	return jsii.Number(cfg.ReservedConcurrency)
 }
 
 func envPointers(m map[string]string) *map[string]*string {

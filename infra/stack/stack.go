@@ -30,6 +30,9 @@ const (
 	BillingAlarmName   = guard.BillingAlarmName
 	FunctionName       = guard.FunctionName
 	BillingAlarmRegion = "us-east-1"
+	// ManifestBucketOutput is the stack output naming the manifest bucket,
+	// which the CLI reads.
+	ManifestBucketOutput = "ManifestBucketName"
 )
 
 // KillswitchStackProps configures NewKillswitchStack.
@@ -85,14 +88,15 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 			Description: jsii.String("The deny policy the kill switch attaches to every IAM principal when it trips; detach it as root or a break-glass principal"),
 		})
 	}
-	fn := newFunction(stack, cfg, topics, latch, quarantineARN, assetDir)
+	manifests := newManifestBucket(stack)
+	fn := newFunction(stack, cfg, topics, latch, manifests, quarantineARN, assetDir)
 	schedule := newResweepSchedule(stack, cfg, fn)
 	newBudget(stack, cfg, topics)
 	if cfg.BillingAlarm {
 		newBillingAlarm(stack, cfg, topics)
 	}
 	if cfg.SlackEnabled() {
-		newSlackChannel(stack, cfg, topics)
+		newSlackChannel(stack, cfg, topics, fn.Function)
 	}
 
 	awscdk.NewCfnOutput(stack, jsii.String("FunctionName"), &awscdk.CfnOutputProps{
@@ -110,6 +114,10 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 	awscdk.NewCfnOutput(stack, jsii.String("LatchParameterName"), &awscdk.CfnOutputProps{
 		Value:       latch.ParameterName(),
 		Description: jsii.String("The SSM parameter that keeps the switch tripped; reset it to " + LatchInitialValue + " once the account is clean"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String(ManifestBucketOutput), &awscdk.CfnOutputProps{
+		Value:       manifests.BucketName(),
+		Description: jsii.String("The restore manifests: what each trip changed and the prior state; `killswitch restore` reads them"),
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("ResweepScheduleName"), &awscdk.CfnOutputProps{
 		Value:       schedule.Ref(),

@@ -8,8 +8,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -17,6 +21,7 @@ import (
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/handler"
 	"github.com/killswitch/killswitch/internal/latch"
+	"github.com/killswitch/killswitch/internal/manifest"
 	"github.com/killswitch/killswitch/internal/notify"
 	"github.com/killswitch/killswitch/internal/resources"
 	"github.com/killswitch/killswitch/internal/settings"
@@ -31,6 +36,10 @@ type App struct {
 	// Publisher is nil when no notify topic is set: reports are only logged.
 	Publisher handler.Publisher
 	Handler   *handler.Handler
+	// Manifests is the restore manifest bucket; nil when none is set.
+	Manifests *manifest.Store
+	// Latch is the latch store; nil when none is set.
+	Latch latch.Store
 }
 
 type options struct {
@@ -38,6 +47,10 @@ type options struct {
 	publisher    handler.Publisher
 	fallback     []string
 	functionName string
+	regionTimer  func(region string, d time.Duration, end func()) (stop func() bool)
+	regions      []string
+	onRegion     func(engine.RegionReport)
+	keep         func(engine.Kind) bool
 }
 
 // Option adjusts what New builds, for tests.
@@ -54,6 +67,24 @@ func WithPublisher(p handler.Publisher) Option { return func(o *options) { o.pub
 // WithFallbackRegions replaces the built-in regions swept when region
 // discovery fails.
 func WithFallbackRegions(r []string) Option { return func(o *options) { o.fallback = r } }
+
+// WithRegionTimer replaces the engine's wall-clock region timeout (see
+// engine.Options.RegionTimer), so tests end a region when they choose.
+func WithRegionTimer(f func(region string, d time.Duration, end func()) (stop func() bool)) Option {
+	return func(o *options) { o.regionTimer = f }
+}
+
+// WithRegions sweeps exactly these regions instead of asking EC2 which are
+// enabled: the CLI's --regions.
+func WithRegions(r []string) Option { return func(o *options) { o.regions = r } }
+
+// WithProgress is called as each region's sweep finishes: the CLI's
+// progress lines.
+func WithProgress(f func(engine.RegionReport)) Option { return func(o *options) { o.onRegion = f } }
+
+// WithKinds keeps only the kinds keep accepts: the CLI's scan leaves out
+// the account-wide IAM kinds, which list every principal.
+func WithKinds(keep func(engine.Kind) bool) Option { return func(o *options) { o.keep = keep } }
 
 // WithFunctionName names the function the report tells the owner to invoke
 // to disarm (in Lambda, AWS_LAMBDA_FUNCTION_NAME).
@@ -75,21 +106,53 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		log.Warn("quarantine is deny-launch but no quarantine policy is set (" + settings.EnvQuarantinePolicyARN + "): IAM principals are not quarantined")
 	}
 	kinds := append(resources.Kinds(cfg, s, resources.Self{FunctionName: o.functionName, Region: cfg.Region}), o.extraKinds...)
-	eng := resources.NewEngine(cfg, kinds, engine.Options{
+	if o.keep != nil {
+		kinds = slices.DeleteFunc(kinds, func(k engine.Kind) bool { return !o.keep(k) })
+	}
+	eopts := engine.Options{
 		Concurrency:     s.RegionConcurrency,
 		RegionTimeout:   s.RegionTimeout,
 		FallbackRegions: o.fallback,
+		SkipRegions:     s.SkipRegions,
+		RegionTimer:     o.regionTimer,
 		Logger:          log,
-	})
+		OnRegion:        o.onRegion,
+	}
+	eng := resources.NewEngine(cfg, kinds, eopts)
+	var lister regionLister = resources.NewRegionLister(ec2.NewFromConfig(cfg))
+	if len(o.regions) > 0 {
+		eng = engine.New(fixedRegions(o.regions), kinds, eopts)
+		lister = fixedRegions(o.regions)
+	}
 	pub := o.publisher
 	if pub == nil && s.NotifyTopicARN != "" {
-		pub = notify.NewSNS(sns.NewFromConfig(cfg), s.NotifyTopicARN)
+		var nopts []notify.Option
+		if s.SlackEnabled {
+			nopts = append(nopts, notify.WithChatbot())
+		}
+		pub = notify.NewSNS(sns.NewFromConfig(cfg), s.NotifyTopicARN, nopts...)
+	}
+	if s.CentralTopicARN != "" {
+		// In an AWS Organization every report also reaches the org's
+		// central topic, which the org quarantine listens to.
+		pub = notify.NewCentral(pub, sns.NewFromConfig(cfg), s.CentralTopicARN)
 	}
 	policy := resources.Policy(s)
 	var store latch.Store
 	if s.LatchParameter != "" {
 		store = latch.NewSSM(ssm.NewFromConfig(cfg), s.LatchParameter)
 	}
+	var manifests *manifest.Store
+	var journal func(trip, sweep time.Time) engine.Journal
+	if s.ManifestBucket != "" {
+		// Few attempts: the engine waits for each plan write before it
+		// contains, and contains anyway when the write fails.
+		manifests = manifest.NewStore(s3.NewFromConfig(cfg, func(o *s3.Options) { o.RetryMaxAttempts = 3 }), s.ManifestBucket)
+		journal = func(trip, sweep time.Time) engine.Journal {
+			return manifests.Journal(manifest.TripID(trip), manifest.SweepID(sweep))
+		}
+	}
+	takeCensus, caps, selfTest := censusParts(cfg, s, lister, o.fallback, store, log)
 	h := handler.New(eng, pub, handler.Config{
 		Policy:          policy,
 		PolicyLine:      PolicyLine(s),
@@ -98,11 +161,23 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		AlarmName:       s.AlarmName,
 		DeadlineReserve: s.DeadlineReserve,
 		Latch:           store,
-		ResweepMinutes:  s.ResweepMinutes,
-		FunctionName:    o.functionName,
+		// The one schedule runs at the shorter of the census and re-sweep
+		// intervals, and re-sweeps on every run while tripped.
+		ResweepMinutes: s.ScheduleMinutes(),
+		FunctionName:   o.functionName,
+		Journal:        journal,
+		Census:         takeCensus,
+		Caps:           caps,
+		SelfTest:       selfTest,
 	}, log)
-	return &App{Settings: s, Policy: policy, Kinds: kinds, Engine: eng, Publisher: pub, Handler: h}
+	return &App{Settings: s, Policy: policy, Kinds: kinds, Engine: eng, Publisher: pub, Handler: h,
+		Manifests: manifests, Latch: store}
 }
+
+// fixedRegions is a region list given by the operator, not discovered.
+type fixedRegions []string
+
+func (r fixedRegions) EnabledRegions(context.Context) ([]string, error) { return r, nil }
 
 // FromEnvironment reads the KILLSWITCH_* settings through getenv and the
 // AWS configuration from the standard chain, and builds the App.

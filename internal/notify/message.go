@@ -12,10 +12,13 @@ import (
 )
 
 // Message is one notification: SNS allows a subject of up to 100 printable
-// ASCII characters and a body of up to 256 KB.
+// ASCII characters and a body of up to 256 KB. Body is the full plain text
+// (email); Card is the same message, from the same report values, for chat
+// (see chatbot.go). A Message without a Card goes to chat as nothing.
 type Message struct {
 	Subject string
 	Body    string
+	Card    Card
 }
 
 const (
@@ -85,6 +88,10 @@ func ForReport(c Context, r *engine.Report) Message {
 	w("")
 
 	head := fmt.Sprintf("in %d enabled region(s)", t.Regions)
+	if r.FallbackSweep {
+		// Not the account's own list: the built-in one may lack a region.
+		head = fmt.Sprintf("in %d region(s) of the built-in list, as the enabled regions could not be listed", t.Regions)
+	}
 	if c.Policy != "" {
 		head = c.Policy + ", " + head
 	}
@@ -98,10 +105,14 @@ func ForReport(c Context, r *engine.Report) Message {
 		w("  Already gone or going down: %d.", t.Gone)
 	}
 	writeRefused(w, r)
+	if len(r.SkippedRegions) > 0 {
+		w("  Not swept, as configured (skipRegions): %s.", strings.Join(r.SkippedRegions, ", "))
+	}
 	w("")
 
 	writeRegionTable(w, r)
 	writeFailures(w, r)
+	writeManifest(w, r)
 	if len(c.Latch) > 0 {
 		w("THE SWITCH HOLDS")
 		for _, l := range c.Latch {
@@ -122,7 +133,27 @@ func ForReport(c Context, r *engine.Report) Message {
 	w("")
 	w("The full machine-readable report is in the killswitch Lambda's logs.")
 
-	return Message{Subject: cleanSubject(subject), Body: capBody(b.String())}
+	return Message{Subject: cleanSubject(subject), Body: capBody(b.String()), Card: reportCard(c, r, subject)}
+}
+
+// writeManifest says where the restore manifest is, and says loudly when
+// it could not be written: then the restore is manual.
+func writeManifest(w func(string, ...any), r *engine.Report) {
+	if r.DryRun {
+		return
+	}
+	if r.ManifestError != "" {
+		w("RESTORE WILL BE MANUAL - the restore manifest could not be (fully) written, and containment went ahead anyway:")
+		w("  %s", r.ManifestError)
+		w("  Every change and its prior state is still in the JSON report in the logs.")
+		w("")
+	}
+	if r.Manifest != "" {
+		w("IF THIS WAS A FALSE ALARM")
+		w("  Every change is recorded with its prior state in %s", r.Manifest)
+		w("  `killswitch restore --latest` shows what it would put back; add --disarm --apply to do it.")
+		w("")
+	}
 }
 
 // kindTotal is one kind's outcomes over every region.
@@ -256,7 +287,8 @@ func ForDigest(c Context, d Digest, latch []string) Message {
 	for _, l := range latch {
 		w("%s", l)
 	}
-	return Message{Subject: cleanSubject(fmt.Sprintf("killswitch: still tripped, %d re-sweep(s), nothing new", d.Resweeps)), Body: capBody(b.String())}
+	subject := cleanSubject(fmt.Sprintf("killswitch: still tripped, %d re-sweep(s), nothing new", d.Resweeps))
+	return Message{Subject: subject, Body: capBody(b.String()), Card: digestCard(c, d, subject)}
 }
 
 // ForDisarm writes the notice that the owner disarmed the switch.
@@ -277,7 +309,8 @@ func ForDisarm(c Context, d Digest, wasTripped bool, reason string) Message {
 	w("The scheduled re-sweeps stop; a new budget alert or alarm trips the switch again.")
 	w("Nothing was undone: what was stopped or scaled to 0 stays so until you restore it.")
 	w("If you did not disarm it, someone holds credentials that can invoke the function: trip it again at once.")
-	return Message{Subject: cleanSubject("killswitch: DISARMED - " + orNone(reason)), Body: capBody(b.String())}
+	subject := cleanSubject("killswitch: DISARMED - " + orNone(reason))
+	return Message{Subject: subject, Body: capBody(b.String()), Card: disarmCard(c, d, wasTripped, reason, subject)}
 }
 
 func orNone(s string) string {
@@ -300,7 +333,8 @@ func ForNoAction(c Context, headline string) Message {
 		fmt.Fprintf(&b, "  %s\n", line)
 	}
 	fmt.Fprintf(&b, "\nNothing was stopped or terminated. If spend is rising unexpectedly, check the EC2 console in every region.\n")
-	return Message{Subject: cleanSubject("killswitch: " + headline), Body: capBody(b.String())}
+	subject := cleanSubject("killswitch: " + headline)
+	return Message{Subject: subject, Body: capBody(b.String()), Card: noActionCard(c, subject)}
 }
 
 func regionsWithWork(r *engine.Report) int {
@@ -391,6 +425,19 @@ func writeRegionTable(w func(string, ...any), r *engine.Report) {
 }
 
 func writeFailures(w func(string, ...any), r *engine.Report) {
+	lines := failureLines(r)
+	if len(lines) == 0 {
+		return
+	}
+	w("WHAT FAILED - these may still be running and costing money")
+	writeCapped(w, lines)
+	w("  killswitch returns an error so that Lambda retries it; you can also fix these by hand in the AWS console.")
+	w("")
+}
+
+// failureLines are the report's failures, one line each, for the email's
+// "What failed" and the chat card alike.
+func failureLines(r *engine.Report) []string {
 	var lines []string
 	if r.RegionDiscoveryError != "" {
 		lines = append(lines, "Listing the enabled regions failed, so a built-in list was swept instead: "+r.RegionDiscoveryError)
@@ -416,13 +463,7 @@ func writeFailures(w func(string, ...any), r *engine.Report) {
 			}
 		}
 	}
-	if len(lines) == 0 {
-		return
-	}
-	w("WHAT FAILED - these may still be running and costing money")
-	writeCapped(w, lines)
-	w("  killswitch returns an error so that Lambda retries it; you can also fix these by hand in the AWS console.")
-	w("")
+	return lines
 }
 
 func writeCapped(w func(string, ...any), lines []string) {
@@ -462,9 +503,12 @@ func cleanSubject(s string) string {
 	return truncate(strings.TrimSpace(s), maxSubject)
 }
 
-func capBody(s string) string {
-	if len(s) <= maxBody {
+func capBody(s string) string { return cutBody(s, maxBody) }
+
+// cutBody keeps s to about n bytes, saying where it was cut.
+func cutBody(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	return cutAtRune(s, maxBody) + "\n[message cut to fit SNS; the full report is in the logs]\n"
+	return cutAtRune(s, n) + "\n[message cut to fit SNS; the full report is in the logs]\n"
 }

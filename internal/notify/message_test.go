@@ -315,3 +315,17 @@ func TestForReportCapsRegionTable(t *testing.T) {
 		t.Errorf("%d region rows, want 40", n)
 	}
 }
+
+func TestForReportSaysFallbackAndSkippedRegions(t *testing.T) {
+	t.Parallel()
+	rep := &engine.Report{FallbackSweep: true, RegionDiscoveryError: "hung", SkippedRegions: []string{"eu-south-2", "me-central-1"},
+		Regions: []engine.RegionReport{{Region: "us-east-1"}}}
+	rep.Retally()
+	body := notify.ForReport(notify.Context{}, rep).Body
+	if !strings.Contains(body, "region(s) of the built-in list") || strings.Contains(body, "enabled region(s)") {
+		t.Errorf("a fallback sweep must not say enabled regions:\n%s", body)
+	}
+	if n := strings.Count(body, "eu-south-2"); n != 1 || !strings.Contains(body, "skipRegions") {
+		t.Errorf("skipped regions named %d time(s), want once with the knob:\n%s", n, body)
+	}
+}

@@ -38,6 +38,14 @@ type Settings struct {
 	// NotifyTopicARN receives the human-readable report; empty means the
 	// report is only logged. The stack wires it; it is not a knob.
 	NotifyTopicARN string
+	// SlackEnabled publishes every message in AWS Chatbot's format too, for
+	// the Slack channel subscribed to the notify topic. The stack wires it
+	// when slackWorkspaceId and slackChannelId are set.
+	SlackEnabled bool
+	// CentralTopicARN, in an AWS Organization, is the org stack's topic in
+	// the management account: every report also goes there. Empty outside
+	// an organization. The StackSet wires it; it is not a knob.
+	CentralTopicARN string
 	// TripOnForecast lets a FORECASTED budget alert at the trip threshold act.
 	TripOnForecast bool
 	// RegionConcurrency bounds how many regions are swept at once.
@@ -83,7 +91,25 @@ type Settings struct {
 	// ManifestBucket is the S3 bucket that holds the restore manifests; the
 	// stack wires it. Empty: no manifest, and a restore is manual.
 	ManifestBucket string
+	// SkipRegions are never swept: regions an SCP denies (Control Tower
+	// accounts often deny some), which an attacker cannot use either.
+	SkipRegions []string
+	// CensusMinutes is how often the schedule takes the live-usage census
+	// while the switch is not tripped.
+	CensusMinutes int
+	// The census caps: any one exceeded trips the switch as a budget alert
+	// does. Observed > limit trips; maxGPUs 0 means any GPU trips.
+	MaxRunningInstances int
+	MaxVCPUs            int
+	MaxGPUs             int
+	MaxHourlyBurnUSD    int
+	MaxRegionsInUse     int
 }
+
+// ScheduleMinutes is the one schedule's interval: it serves both the census
+// (while armed) and the re-sweep (while tripped), so it runs at the shorter
+// of the two.
+func (s Settings) ScheduleMinutes() int { return min(s.CensusMinutes, s.ResweepMinutes) }
 
 // Quarantine modes.
 const (
@@ -129,7 +155,7 @@ type Setting struct {
 
 // Default returns the defaults, suited to a hobby account.
 func Default() Settings {
-	return Settings{
+	s := Settings{
 		Action:               ActionStop,
 		TerminateUnstoppable: true,
 		OverrideProtection:   true,
@@ -142,9 +168,19 @@ func Default() Settings {
 		Quarantine:           QuarantineDenyLaunch,
 		BreakGlassARNs:       []string{},
 		IAMLookbackDays:      7,
+		SkipRegions:          []string{},
 		BudgetName:           guard.BudgetName,
 		AlarmName:            guard.BillingAlarmName,
 	}
+	// The census defaults suit a hobby account: a few small instances in
+	// one or two regions, never a GPU.
+	s.CensusMinutes = 5
+	s.MaxRunningInstances = 10
+	s.MaxVCPUs = 32
+	s.MaxGPUs = 0
+	s.MaxHourlyBurnUSD = 5
+	s.MaxRegionsInUse = 3
+	return s
 }
 
 var (
@@ -158,6 +194,7 @@ var (
 	// AWS Budgets forbids ':' and '\' in budget names.
 	budgetNamePattern = regexp.MustCompile(`^[^:\\\x00-\x1f]{1,100}$`)
 	alarmNamePattern  = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
+	regionPattern     = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
 	// S3's bucket naming rules: 3 to 63 lowercase letters, digits, dots and
 	// hyphens, starting and ending with a letter or digit.
 	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
@@ -323,6 +360,47 @@ var All = []Setting{
 			return nil
 		},
 	},
+	{
+		Key: "skipRegions", Env: "KILLSWITCH_SKIP_REGIONS", Type: StringList,
+		Doc: "Regions never swept, for regions an SCP denies (an attacker cannot use them either); the report names them once. An access error in any other region is still a failure.",
+		get: func(s *Settings) string { return strings.Join(s.SkipRegions, ",") },
+		set: func(s *Settings, v string) []Problem {
+			var probs []Problem
+			regions := []string{}
+			seen := map[string]bool{}
+			for i, r := range splitList(v) {
+				switch {
+				case !regionPattern.MatchString(r):
+					probs = append(probs, Problem{Item: i, Msg: fmt.Sprintf("must be a region code like eu-south-2, got %q", r)})
+				case seen[r]:
+					probs = append(probs, Problem{Item: i, Msg: fmt.Sprintf("%q is listed twice", r)})
+				default:
+					seen[r] = true
+					regions = append(regions, r)
+				}
+			}
+			s.SkipRegions = regions
+			return probs
+		},
+	},
+	intSetting("censusMinutes", "KILLSWITCH_CENSUS_MINUTES", 1, 60,
+		"Minutes between live-usage censuses (read-only: instances, vCPUs, GPUs, burn, regions in every region) while the switch is armed; the schedule runs at the shorter of this and resweepMinutes.",
+		func(s *Settings) *int { return &s.CensusMinutes }),
+	intSetting("maxRunningInstances", "KILLSWITCH_MAX_RUNNING_INSTANCES", 1, 1_000_000,
+		"Census cap: more running or pending EC2 instances than this, over every region, trips the switch.",
+		func(s *Settings) *int { return &s.MaxRunningInstances }),
+	intSetting("maxVCPUs", "KILLSWITCH_MAX_VCPUS", 1, 10_000_000,
+		"Census cap: more vCPUs running than this, over every region, trips the switch.",
+		func(s *Settings) *int { return &s.MaxVCPUs }),
+	intSetting("maxGPUs", "KILLSWITCH_MAX_GPUS", 0, 1_000_000,
+		"Census cap: more GPUs or accelerators (p, g, trn, inf, dl) running than this trips the switch; 0, the default, trips on the first one.",
+		func(s *Settings) *int { return &s.MaxGPUs }),
+	intSetting("maxHourlyBurnUSD", "KILLSWITCH_MAX_HOURLY_BURN_USD", 1, 10_000_000,
+		"Census cap: an estimated on-demand burn above this many USD per hour (Spot counted at on-demand) trips the switch.",
+		func(s *Settings) *int { return &s.MaxHourlyBurnUSD }),
+	intSetting("maxRegionsInUse", "KILLSWITCH_MAX_REGIONS_IN_USE", 1, 64,
+		"Census cap: instances, Auto Scaling groups, ECS tasks or SageMaker compute running in more regions than this trips the switch.",
+		func(s *Settings) *int { return &s.MaxRegionsInUse }),
 	boolSetting("deactivateNewAccessKeys", "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS",
 		"Deactivate access keys created in the look-back window (except the break-glass principals'); the report gives the command to delete each.",
 		func(s *Settings) *bool { return &s.DeactivateNewAccessKeys }),
@@ -375,6 +453,23 @@ var All = []Setting{
 		},
 	},
 	{
+		Env: "KILLSWITCH_CENTRAL_TOPIC_ARN", Type: String,
+		Doc: "In an AWS Organization, the org stack's central topic, which also receives every report; the StackSet sets it.",
+		get: func(s *Settings) string { return s.CentralTopicARN },
+		set: func(s *Settings, v string) []Problem {
+			if !topicARNPattern.MatchString(v) {
+				return whole(fmt.Sprintf("%q is not an SNS topic ARN", v))
+			}
+			s.CentralTopicARN = v
+			return nil
+		},
+	},
+	// Not a knob: the stack sets it from slackWorkspaceId/slackChannelId, so
+	// the function never sends Chatbot's JSON to a topic with no Chatbot.
+	boolSetting("", "KILLSWITCH_SLACK_ENABLED",
+		"Publish every message in AWS Chatbot's custom-notification format too (email keeps the plain text); the stack sets it when Slack is configured.",
+		func(s *Settings) *bool { return &s.SlackEnabled }),
+	{
 		Env: "KILLSWITCH_NOTIFY_TOPIC_ARN", Type: String,
 		Doc: "The notify topic's ARN; the stack sets it.",
 		get: func(s *Settings) string { return s.NotifyTopicARN },
@@ -396,6 +491,7 @@ const (
 	EnvExemptInstanceIDs    = "KILLSWITCH_EXEMPT_INSTANCE_IDS"
 	EnvDryRun               = "KILLSWITCH_DRY_RUN"
 	EnvNotifyTopicARN       = "KILLSWITCH_NOTIFY_TOPIC_ARN"
+	EnvCentralTopicARN      = "KILLSWITCH_CENTRAL_TOPIC_ARN"
 	EnvTripOnForecast       = "KILLSWITCH_TRIP_ON_FORECAST"
 	EnvRegionConcurrency    = "KILLSWITCH_REGION_CONCURRENCY"
 	EnvRegionTimeout        = "KILLSWITCH_REGION_TIMEOUT"
@@ -411,7 +507,15 @@ const (
 	EnvDeactivateNewKeys    = "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS"
 	EnvBudgetName           = "KILLSWITCH_BUDGET_NAME"
 	EnvAlarmName            = "KILLSWITCH_ALARM_NAME"
+	EnvSkipRegions          = "KILLSWITCH_SKIP_REGIONS"
+	EnvCensusMinutes        = "KILLSWITCH_CENSUS_MINUTES"
+	EnvMaxRunningInstances  = "KILLSWITCH_MAX_RUNNING_INSTANCES"
+	EnvMaxVCPUs             = "KILLSWITCH_MAX_VCPUS"
+	EnvMaxGPUs              = "KILLSWITCH_MAX_GPUS"
+	EnvMaxHourlyBurnUSD     = "KILLSWITCH_MAX_HOURLY_BURN_USD"
+	EnvMaxRegionsInUse      = "KILLSWITCH_MAX_REGIONS_IN_USE"
 	EnvManifestBucket       = "KILLSWITCH_MANIFEST_BUCKET"
+	EnvSlackEnabled         = "KILLSWITCH_SLACK_ENABLED"
 )
 
 func whole(msg string) []Problem { return []Problem{{Item: -1, Msg: msg}} }
@@ -425,6 +529,21 @@ func boolSetting(key, env, doc string, field func(*Settings) *bool) Setting {
 				return whole(fmt.Sprintf("must be true or false, got %q", v))
 			}
 			*field(s) = b
+			return nil
+		},
+	}
+}
+
+// intSetting is a whole number from lo to hi.
+func intSetting(key, env string, lo, hi int, doc string, field func(*Settings) *int) Setting {
+	return Setting{Key: key, Env: env, Type: Int, Doc: doc,
+		get: func(s *Settings) string { return strconv.Itoa(*field(s)) },
+		set: func(s *Settings, v string) []Problem {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < lo || n > hi {
+				return whole(fmt.Sprintf("must be a whole number from %d to %d, got %q", lo, hi, v))
+			}
+			*field(s) = n
 			return nil
 		},
 	}

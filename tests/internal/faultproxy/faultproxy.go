@@ -32,7 +32,9 @@
 //
 // Hang holds the request, reading nothing back, until the client gives up
 // (its attempt timeout or context), the region is healed, or the proxy is
-// closed.
+// closed. Held tells a test when a region's first request is being held,
+// so it can act on that event (end the region, cut the deadline) instead of
+// sleeping for a duration a loaded machine may overrun.
 package faultproxy
 
 import (
@@ -86,14 +88,23 @@ type Config struct {
 	// Services lists the SigV4 service names faults apply to (lower case,
 	// as in the credential scope); nil means only "ec2".
 	Services []string
-	// Regions sets a mode per region; missing regions are Healthy.
+	// Regions sets a mode per region; missing regions get Others.
 	Regions map[string]Mode
+	// Others is the mode of every region Regions does not name (Healthy
+	// unless set): Hang here with one region Healthy holds every region
+	// but that one, whatever list the sweep ends up with.
+	Others Mode
 	// NoRateLimits turns off EC2's token buckets (on by default).
 	NoRateLimits bool
 	// Buckets replaces EC2Buckets, class by class (nil: EC2's own).
 	Buckets map[string]Bucket
 	// Now is the buckets' clock (nil: time.Now).
 	Now func() time.Time
+	// FailOperations answers every call of the named EC2 operations (e.g.
+	// "DescribeInstanceTypes") with HTTP 400 and the given EC2 error code
+	// (e.g. "UnauthorizedOperation"), in every region, instead of
+	// forwarding it.
+	FailOperations map[string]string
 }
 
 // Key names one operation in one region of one service.
@@ -109,6 +120,7 @@ type Counts struct {
 	Limited int
 	Refused int // connection reset without a response
 	Hung    int // held until the client gave up or the region healed
+	Failed  int // answered with a FailOperations error
 	// Upstream is the time the target (moto) took to answer the forwarded
 	// requests, summed: the service time the injected latency adds to.
 	Upstream time.Duration
@@ -121,6 +133,7 @@ func (c *Counts) add(o Counts) {
 	c.Limited += o.Limited
 	c.Refused += o.Refused
 	c.Hung += o.Hung
+	c.Failed += o.Failed
 	c.Upstream += o.Upstream
 }
 
@@ -139,6 +152,7 @@ type Proxy struct {
 	limits   *limiter      // nil: no rate limits
 	healed   chan struct{} // closed and replaced whenever a region's mode changes
 	counts   map[Key]*Counts
+	held     map[string]chan struct{} // closed when a region's first request is held
 }
 
 // Start listens on a free loopback port and serves until Close.
@@ -156,6 +170,7 @@ func Start(cfg Config) (*Proxy, error) {
 		closed: make(chan struct{}),
 		healed: make(chan struct{}),
 		counts: map[Key]*Counts{},
+		held:   map[string]chan struct{}{},
 	}
 	p.configure(cfg)
 	rp := httputil.NewSingleHostReverseProxy(target)
@@ -304,7 +319,7 @@ func (p *Proxy) decide(region, service string) decision {
 	if !p.services[service] {
 		return decision{}
 	}
-	d := decision{faulted: true, mode: p.cfg.Regions[region], delay: p.cfg.Latency, healed: p.healed}
+	d := decision{faulted: true, mode: p.modeLocked(region), delay: p.cfg.Latency, healed: p.healed}
 	if service == "ec2" {
 		d.limits = p.limits
 	}
@@ -320,7 +335,42 @@ func (p *Proxy) decide(region, service string) decision {
 func (p *Proxy) modeOf(region string) Mode {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.cfg.Regions[region]
+	return p.modeLocked(region)
+}
+
+func (p *Proxy) modeLocked(region string) Mode {
+	if m, ok := p.cfg.Regions[region]; ok {
+		return m
+	}
+	return p.cfg.Others
+}
+
+// Held is closed once a request of region's is held by Hang (and stays
+// closed): the region's sweep has started and is waiting on the proxy.
+func (p *Proxy) Held(region string) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.heldLocked(region)
+}
+
+func (p *Proxy) heldLocked(region string) chan struct{} {
+	ch := p.held[region]
+	if ch == nil {
+		ch = make(chan struct{})
+		p.held[region] = ch
+	}
+	return ch
+}
+
+func (p *Proxy) markHeld(region string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := p.heldLocked(region)
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
 }
 
 func (p *Proxy) count(k Key, c Counts) {
@@ -354,6 +404,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch d.mode {
 	case Hang:
 		p.count(key, Counts{Requests: 1, Hung: 1})
+		p.markHeld(region)
 		// Hold until the client gives up, the proxy closes, or the region
 		// stops hanging (then the call goes on as a healthy one would).
 		for p.modeOf(region) == Hang {
@@ -391,6 +442,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d.throttle {
 		p.count(key, Counts{Throttled: 1})
 		writeThrottle(w)
+		return
+	}
+	if code := p.failCode(key.Operation); code != "" {
+		p.count(key, Counts{Failed: 1})
+		writeEC2Error(w, http.StatusBadRequest, code, "faultproxy: "+key.Operation+" fails")
 		return
 	}
 	if d.limits != nil && !d.limits.allow(region, key.Operation, form(r, body)) {
@@ -454,6 +510,25 @@ func writeThrottle(w http.ResponseWriter) {
 	w.Header().Set("x-amzn-RequestId", id)
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = io.WriteString(w, ThrottleBody(id))
+}
+
+func (p *Proxy) failCode(op string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg.FailOperations[op]
+}
+
+// writeEC2Error answers in EC2's XML error format.
+func writeEC2Error(w http.ResponseWriter, status int, code, msg string) {
+	requestSeq.Lock()
+	requestSeq.n++
+	id := fmt.Sprintf("faultproxy-%012d", requestSeq.n)
+	requestSeq.Unlock()
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.Header().Set("x-amzn-RequestId", id)
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>`+code+`</Code><Message>`+msg+
+		`</Message></Error></Errors><RequestID>`+id+`</RequestID></Response>`)
 }
 
 // Stats is a copy of every count so far.
