@@ -8,13 +8,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # the demo, the tests and the bootstrap share one build cache.
 export CGO_ENABLED := 0
 
-GO_DIRS := lambda internal infra tests
+GO_DIRS := lambda cmd internal infra tests
 
-.PHONY: test unit integration lint fuzz infra-check bootstrap demo bench readme-settings clean
+.PHONY: test unit integration lint fuzz infra-check bootstrap cli demo bench readme-settings money clean
 
 ## test: every check and test that CI runs
 test: lint
-	go test -count=1 ./...
+	go test -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
 	scripts/check-infra
 
@@ -35,6 +35,11 @@ bootstrap:
 	mkdir -p build/lambda
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/lambda/bootstrap ./lambda
 
+## cli: the operator's command, build/killswitch (or: go install ./cmd/killswitch)
+cli:
+	mkdir -p build
+	go build -trimpath -o build/killswitch ./cmd/killswitch
+
 ## demo: the whole chain locally, on emulators
 demo:
 	go run ./tests/demo
@@ -42,6 +47,10 @@ demo:
 ## bench: the speed table
 bench:
 	go run ./tests/bench
+
+## money: the dollars lost before containment on each path, and the census's monthly cost
+money:
+	go run ./tests/money
 
 ## readme-settings: rewrite README.md's settings table from the tables of keys
 readme-settings:

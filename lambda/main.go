@@ -15,7 +15,9 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	a, err := app.FromEnvironment(context.Background(), os.Getenv, log)
+	// The run's metrics go to stdout as EMF lines, beside the JSON logs:
+	// CloudWatch Logs extracts them, with no API call and no permission.
+	a, err := app.FromEnvironment(context.Background(), os.Getenv, log, app.WithMetrics(os.Stdout))
 	if err != nil {
 		// Invalid settings fail every invoke loudly, so the on-failure
 		// destination tells the owner.

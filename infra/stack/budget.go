@@ -36,17 +36,15 @@ func budgetNotifications(cfg Config) []budgetNotification {
 }
 
 // newBudget creates the monthly cost budget. Its trip notifications go to
-// the trip topic; warnings go to the notify topic and straight to the
-// configured emails.
+// the trip topic; warnings go to the notify topic only. Every address in
+// notificationEmails is subscribed to that topic, so a budget EMAIL
+// subscriber as well would send each warning twice to the same address;
+// the topic also carries them to Slack.
 func newBudget(stack awscdk.Stack, cfg Config, topics Topics) awsbudgets.CfnBudget {
 	sns := func(arn *string) any {
 		return &awsbudgets.CfnBudget_SubscriberProperty{SubscriptionType: jsii.String("SNS"), Address: arn}
 	}
 	warningSubscribers := []any{sns(topics.Notify.TopicArn())}
-	for _, email := range cfg.NotificationEmails {
-		warningSubscribers = append(warningSubscribers,
-			&awsbudgets.CfnBudget_SubscriberProperty{SubscriptionType: jsii.String("EMAIL"), Address: jsii.String(email)})
-	}
 
 	var notifications []any
 	for _, n := range budgetNotifications(cfg) {

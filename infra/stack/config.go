@@ -54,6 +54,16 @@ type Config struct {
 	// subscribed to the notify topic. Both or neither.
 	SlackWorkspaceID string
 	SlackChannelID   string
+	// ReservedConcurrency reserves that many concurrent executions for the
+	// function; 0 (the default) reserves none. Brand-new accounts often
+	// have a quota of 10, and Lambda refuses a reservation that leaves
+	// fewer than 10 unreserved, so a reservation fails the deploy there.
+	// Nothing needs it: the sweep is idempotent and the latch serialises
+	// trips.
+	ReservedConcurrency int
+	// Dashboard adds the CloudWatch dashboard of the function's metrics
+	// (internal/metrics). The health alarms are made either way.
+	Dashboard bool
 }
 
 // DefaultConfig returns the defaults, suited to a hobby account.
@@ -66,6 +76,7 @@ func DefaultConfig() Config {
 		ForecastWarningThresholdsPercent: []float64{100},
 		NotificationEmails:               []string{},
 		BillingAlarm:                     true,
+		Dashboard:                        true,
 	}
 	c.BillingAlarmThresholdUSD = c.BudgetUSD * c.TripThresholdPercent / 100
 	return c
@@ -107,6 +118,8 @@ var fields = []fieldSpec{
 	{"billingAlarmThresholdUsd", kindNumber, func(c *Config) any { return &c.BillingAlarmThresholdUSD }},
 	{"slackWorkspaceId", kindString, func(c *Config) any { return &c.SlackWorkspaceID }},
 	{"slackChannelId", kindString, func(c *Config) any { return &c.SlackChannelID }},
+	{"reservedConcurrency", kindNumber, func(c *Config) any { return &c.ReservedConcurrency }},
+	{"dashboard", kindBool, func(c *Config) any { return &c.Dashboard }},
 }
 
 func fieldByKey(key string) (fieldSpec, bool) {
@@ -385,6 +398,9 @@ func (c Config) problems() []error {
 		bad("deadlineReserve", "must be shorter than half the function's %v timeout, got %v", FunctionTimeout, c.DeadlineReserve)
 	}
 
+	if c.ReservedConcurrency < 0 {
+		bad("reservedConcurrency", "must be 0 (none) or more, got %d", c.ReservedConcurrency)
+	}
 	if len(c.NotificationEmails) > maxEmails {
 		bad("notificationEmails", "at most %d addresses (AWS Budgets limit per notification), got %d", maxEmails, len(c.NotificationEmails))
 	}

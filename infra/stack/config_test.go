@@ -152,10 +152,11 @@ func TestConfigDefaults(t *testing.T) {
 			ExemptNames: []string{}, StopDatabases: false, ResweepMinutes: 10,
 			Quarantine: "deny-launch", BreakGlassARNs: []string{}, IAMLookbackDays: 7,
 			BudgetName: stack.BudgetName, AlarmName: stack.BillingAlarmName,
+			CensusMinutes: 5, MaxRunningInstances: 10, MaxVCPUs: 32, MaxGPUs: 0, MaxHourlyBurnUSD: 5, MaxRegionsInUse: 3,
 		},
 		BudgetUSD: 10, TripThresholdPercent: 100,
 		WarningThresholdsPercent: []float64{50, 80}, ForecastWarningThresholdsPercent: []float64{100},
-		NotificationEmails: []string{}, BillingAlarm: true, BillingAlarmThresholdUSD: 10,
+		NotificationEmails: []string{}, BillingAlarm: true, BillingAlarmThresholdUSD: 10, Dashboard: true,
 	}
 	for name, block := range map[string]any{"nil": nil, "empty object": map[string]any{}, "empty string": "", "empty JSON": "{}"} {
 		got, err := stack.ParseConfig(block, nil)

@@ -30,7 +30,11 @@ func kindCalls(t *testing.T) (map[string]map[string]bool, map[string]bool) {
 	}
 	kinds, shared := map[string]map[string]bool{}, map[string]bool{}
 	for _, path := range files {
-		if strings.HasSuffix(path, "_test.go") {
+		// Restore code (*_restore.go) runs in the operator's CLI with the
+		// operator's credentials, never in the function: its calls
+		// (StartInstances, ResumeProcesses...) must not be granted to the
+		// function's role, so they are not counted as the kind's calls.
+		if strings.HasSuffix(path, "_test.go") || strings.HasSuffix(path, "_restore.go") {
 			continue
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)

@@ -276,7 +276,10 @@ func TestOrgOverridesAreStackSetParameterOverrides(t *testing.T) {
 		case "AWS::Lambda::Function":
 			fnEnv = r["Properties"].(map[string]any)["Environment"].(map[string]any)["Variables"].(map[string]any)
 		case "AWS::CloudWatch::Alarm":
-			alarm = r["Properties"].(map[string]any)
+			// The billing alarm, not the switch's health alarms.
+			if p := r["Properties"].(map[string]any); p["AlarmName"] == stack.BillingAlarmName {
+				alarm = p
+			}
 		}
 	}
 	if !reflectEqualJSON(budget["Budget"].(map[string]any)["BudgetLimit"], m("Amount", ref("BudgetUsd"), "Unit", "USD")) {

@@ -319,11 +319,13 @@ var Permissions = []KindPermissions{
 		Statements: []Statement{
 			// The regions are listed here too: every kind is swept in every
 			// region DescribeRegions returns.
-			{Sid: "DiscoverInstancesInEveryRegion", Actions: []string{"ec2:DescribeInstances", "ec2:DescribeRegions"}, Resources: []string{"*"}},
+			// DescribeInstanceAttribute reads protection where it is dense
+			// (see ec2_instances_contain.go), from the describe bucket.
+			{Sid: "DiscoverInstancesInEveryRegion", Actions: []string{"ec2:DescribeInstanceAttribute", "ec2:DescribeInstances", "ec2:DescribeRegions"}, Resources: []string{"*"}},
 			{Sid: "ContainInstancesOfThisAccount", Actions: []string{"ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:TerminateInstances"}, Resources: []string{instanceARN}},
 		},
 		Suppressions: []Suppression{
-			noResourceLevel("ec2:DescribeRegions and ec2:DescribeInstances do"),
+			noResourceLevel("ec2:DescribeRegions, ec2:DescribeInstances and ec2:DescribeInstanceAttribute do"),
 			anyInThisAccount(instanceARN, "EC2 instances"),
 		},
 	},

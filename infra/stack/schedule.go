@@ -13,9 +13,11 @@ import (
 )
 
 // ResweepScheduleName is the EventBridge Scheduler schedule that invokes the
-// function every resweepMinutes: a budget alerts once a month, so while the
-// latch is tripped only this schedule keeps containing what an attacker
-// relaunches.
+// function every min(censusMinutes, resweepMinutes): while the latch is
+// armed each run takes the live-usage census (and once a day the
+// self-test); while it is tripped each run re-sweeps, since a budget alerts
+// once a month and only this schedule keeps containing what an attacker
+// relaunches. One schedule, so the two can never run at once.
 const ResweepScheduleName = guard.ResweepScheduleName
 
 // ScheduledEventInput is exactly the event the schedule sends the function.
@@ -52,11 +54,12 @@ func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function) awsschedule
 		Resources: &[]*string{fn.Function.FunctionArn()},
 	}))
 
-	interval := cfg.ResweepMinutes * 60
+	minutes := cfg.ScheduleMinutes()
+	interval := minutes * 60
 	schedule := awsscheduler.NewCfnSchedule(stack, jsii.String("ResweepSchedule"), &awsscheduler.CfnScheduleProps{
 		Name:               jsii.String(ResweepScheduleName),
-		Description:        jsii.String("killswitch: sweep again while the latch is tripped (a run with the latch open does nothing)"),
-		ScheduleExpression: jsii.String(resweepRate(cfg.ResweepMinutes)),
+		Description:        jsii.String("killswitch: live-usage census while armed (trips on a cap), re-sweep while tripped"),
+		ScheduleExpression: jsii.String(resweepRate(minutes)),
 		FlexibleTimeWindow: &awsscheduler.CfnSchedule_FlexibleTimeWindowProperty{Mode: jsii.String("OFF")},
 		State:              jsii.String("ENABLED"),
 		Target: &awsscheduler.CfnSchedule_TargetProperty{

@@ -40,18 +40,22 @@ func TestLatchParameter(t *testing.T) {
 }
 
 func TestResweepSchedule(t *testing.T) {
+	// One schedule serves the census (while armed) and the re-sweep (while
+	// tripped): it runs at the shorter interval of the two.
 	for _, tc := range []struct {
-		minutes    int
-		expression string
-		maxAge     int
+		census, resweep int
+		expression      string
+		maxAge          int
 	}{
-		{10, "rate(10 minutes)", 600},
-		{1, "rate(1 minute)", 60},
-		{60, "rate(60 minutes)", 3600},
+		{5, 10, "rate(5 minutes)", 300}, // the defaults
+		{15, 10, "rate(10 minutes)", 600},
+		{5, 1, "rate(1 minute)", 60},
+		{1, 60, "rate(1 minute)", 60},
+		{60, 60, "rate(60 minutes)", 3600},
 	} {
 		t.Run(tc.expression, func(t *testing.T) {
 			cfg := stack.DefaultConfig()
-			cfg.ResweepMinutes = tc.minutes
+			cfg.CensusMinutes, cfg.ResweepMinutes = tc.census, tc.resweep
 			b := build(t, cfg, "us-east-1")
 			fn := b.one(t, "AWS::Lambda::Function", "FunctionName", stack.FunctionName)
 			sched := b.one(t, "AWS::Scheduler::Schedule", "Name", stack.ResweepScheduleName)

@@ -31,7 +31,7 @@ func nonDefault(t *testing.T, st settings.Setting) (json.RawMessage, stack.Confi
 		d, _ := time.ParseDuration(def)
 		candidates = []any{(d + time.Second).String(), (d - time.Second).String()}
 	case settings.StringList:
-		candidates = []any{[]string{"i-0123456789abcdef0", "i-12345678"}, []string{"owner-asg", "prod/web"}, []string{"arn:aws:iam::123456789012:role/break-glass"}}
+		candidates = []any{[]string{"i-0123456789abcdef0", "i-12345678"}, []string{"owner-asg", "prod/web"}, []string{"arn:aws:iam::123456789012:role/break-glass"}, []string{"eu-south-2"}}
 	case settings.String:
 		candidates = []any{"terminate", "stop", "off", "something-else"}
 	}
@@ -66,6 +66,8 @@ func resolveEnv(t *testing.T, b built, env map[string]any) map[string]string {
 				out[k] = b.props(id)["Name"].(string) // Ref of a parameter is its name
 			case "AWS::IAM::ManagedPolicy":
 				out[k] = "arn:aws:iam::123456789012:policy/" + b.props(id)["ManagedPolicyName"].(string) // Ref of a managed policy is its ARN
+			case "AWS::S3::Bucket":
+				out[k] = "killswitch-manifests-123456789012-us-east-1" // Ref of a bucket is its name, fixed per account and region
 			default:
 				t.Fatalf("%s: cannot resolve %v", k, v)
 			}
@@ -109,6 +111,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 			wantAll := cfg.Settings
 			wantAll.NotifyTopicARN = "arn:aws:sns:us-east-1:123456789012:" + stack.NotifyTopicName
 			wantAll.LatchParameter = stack.LatchParameterName
+			wantAll.ManifestBucket = "killswitch-manifests-123456789012-us-east-1"
 			if stack.QuarantineEnabled(cfg) {
 				wantAll.QuarantinePolicyARN = "arn:aws:iam::123456789012:policy/" + stack.QuarantinePolicyName
 			}

@@ -21,6 +21,8 @@ var deployDocs = map[string]struct{ def, doc string }{
 	"billingAlarmThresholdUsd":         {"budget × trip % (`10`)", "Estimated charges in USD at which the alarm trips (> 0)."},
 	"slackWorkspaceId":                 {"unset", "Slack workspace ID for AWS Chatbot; set together with `slackChannelId`."},
 	"slackChannelId":                   {"unset", "Slack channel ID; set both or neither."},
+	"reservedConcurrency":              {"`0` (none)", "Concurrent executions reserved for the function. Off by default: new accounts often have a quota of 10, and Lambda refuses a reservation that leaves fewer than 10 unreserved, so the deploy would fail; synth warns when it is set."},
+	"dashboard":                        {"", "Add the `killswitch` CloudWatch dashboard: burn and vCPUs against the caps, instances per region, trips and relaunches caught, the last sweep, the self-test, the function's errors (about $3/month beyond CloudWatch's 3 free dashboards). The health alarms are made either way."},
 }
 
 // SettingsTable is the README's table of every key of the killswitch block,

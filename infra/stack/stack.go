@@ -91,6 +91,10 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 	manifests := newManifestBucket(stack)
 	fn := newFunction(stack, cfg, topics, latch, manifests, quarantineARN, assetDir)
 	schedule := newResweepSchedule(stack, cfg, fn)
+	alarms := newHealthAlarms(stack, cfg, topics, fn.Function)
+	if cfg.Dashboard {
+		newDashboard(stack, cfg, fn.Function, alarms)
+	}
 	newBudget(stack, cfg, topics)
 	if cfg.BillingAlarm {
 		newBillingAlarm(stack, cfg, topics)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -118,13 +119,23 @@ func TestTopicPoliciesAllowOnlyThisAccountsBudgetsAndAlarms(t *testing.T) {
 		"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
 		"Condition": map[string]any{"StringEquals": sourceAccount, "ArnEquals": alarmArn},
 	}
+	var healthArns []any
+	for _, name := range stack.HealthAlarms {
+		healthArns = append(healthArns, map[string]any{"Fn::Join": []any{"", []any{"arn:", ref("AWS::Partition"), ":cloudwatch:", ref("AWS::Region"), ":", ref("AWS::AccountId"), ":alarm:" + name}}})
+	}
+	// The switch's own health alarms (dashboard.go) tell the owner.
+	health := map[string]any{
+		"Action": "sns:Publish", "Effect": "Allow",
+		"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+		"Condition": map[string]any{"StringEquals": sourceAccount, "ArnEquals": map[string]any{"aws:SourceArn": healthArns}},
+	}
 
 	for _, tc := range []struct {
 		topic string
 		want  []map[string]any
 	}{
 		{trip, []map[string]any{budgets, cloudwatch}},
-		{notify, []map[string]any{budgets}},
+		{notify, []map[string]any{budgets, health}},
 	} {
 		var policy map[string]any
 		for _, id := range b.ofType("AWS::SNS::TopicPolicy") {
@@ -486,10 +497,8 @@ func TestBillingAlarm(t *testing.T) {
 			(*p)["AlarmActions"] = arr(ref(trip))
 			b.tmpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), p)
 		})
-		for _, id := range b.ofType("AWS::CloudWatch::Alarm") {
-			if c, ok := b.resources()[id]["Condition"]; ok {
-				t.Errorf("alarm in us-east-1 has a condition %v", c)
-			}
+		if c, ok := b.resources()[b.one(t, "AWS::CloudWatch::Alarm", "AlarmName", stack.BillingAlarmName)]["Condition"]; ok {
+			t.Errorf("alarm in us-east-1 has a condition %v", c)
 		}
 	})
 
@@ -509,11 +518,9 @@ func TestBillingAlarm(t *testing.T) {
 
 	t.Run("environment-agnostic: behind a us-east-1 condition", func(t *testing.T) {
 		b := build(t, stack.DefaultConfig(), "")
-		alarms := b.ofType("AWS::CloudWatch::Alarm")
-		if len(alarms) != 1 {
-			t.Fatalf("want one alarm, got %v", alarms)
-		}
-		condName, _ := b.resources()[alarms[0]]["Condition"].(string)
+		// The health alarms (dashboard.go) work in every region.
+		alarm := b.one(t, "AWS::CloudWatch::Alarm", "AlarmName", stack.BillingAlarmName)
+		condName, _ := b.resources()[alarm]["Condition"].(string)
 		if condName == "" {
 			t.Fatalf("alarm has no Condition")
 		}
@@ -526,9 +533,11 @@ func TestBillingAlarm(t *testing.T) {
 		cfg := stack.DefaultConfig()
 		cfg.BillingAlarm = false
 		b := build(t, cfg, "eu-west-1")
-		assert(t, "no alarm", func() {
-			b.tmpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(0))
-		})
+		for _, id := range b.ofType("AWS::CloudWatch::Alarm") {
+			if name := b.props(id)["AlarmName"]; !slices.Contains(stack.HealthAlarms, fmt.Sprint(name)) {
+				t.Errorf("alarm %v with the billing alarm off; want the health alarms only", name)
+			}
+		}
 		// and the budget is still there
 		assert(t, "budget", func() {
 			b.tmpl.ResourceCountIs(jsii.String("AWS::Budgets::Budget"), jsii.Number(1))

@@ -7,6 +7,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/killswitch/killswitch/internal/handler"
 	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/manifest"
+	"github.com/killswitch/killswitch/internal/metrics"
 	"github.com/killswitch/killswitch/internal/notify"
 	"github.com/killswitch/killswitch/internal/resources"
 	"github.com/killswitch/killswitch/internal/settings"
@@ -51,6 +53,7 @@ type options struct {
 	regions      []string
 	onRegion     func(engine.RegionReport)
 	keep         func(engine.Kind) bool
+	metrics      io.Writer
 }
 
 // Option adjusts what New builds, for tests.
@@ -85,6 +88,12 @@ func WithProgress(f func(engine.RegionReport)) Option { return func(o *options) 
 // WithKinds keeps only the kinds keep accepts: the CLI's scan leaves out
 // the account-wide IAM kinds, which list every principal.
 func WithKinds(keep func(engine.Kind) bool) Option { return func(o *options) { o.keep = keep } }
+
+// WithMetrics writes each run's metrics, in CloudWatch embedded metric
+// format, to w: in Lambda the function's stdout, which CloudWatch Logs
+// turns into the metrics the stack's dashboard and alarms read. Without
+// it no metrics are written (the CLI, the bench and most tests).
+func WithMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w } }
 
 // WithFunctionName names the function the report tells the owner to invoke
 // to disarm (in Lambda, AWS_LAMBDA_FUNCTION_NAME).
@@ -169,9 +178,17 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		Census:         takeCensus,
 		Caps:           caps,
 		SelfTest:       selfTest,
+		Metrics:        metricsWriter(o.metrics),
 	}, log)
 	return &App{Settings: s, Policy: policy, Kinds: kinds, Engine: eng, Publisher: pub, Handler: h,
 		Manifests: manifests, Latch: store}
+}
+
+func metricsWriter(w io.Writer) *metrics.Writer {
+	if w == nil {
+		return nil
+	}
+	return metrics.NewWriter(w, nil)
 }
 
 // fixedRegions is a region list given by the operator, not discovered.
@@ -180,8 +197,8 @@ type fixedRegions []string
 func (r fixedRegions) EnabledRegions(context.Context) ([]string, error) { return r, nil }
 
 // FromEnvironment reads the KILLSWITCH_* settings through getenv and the
-// AWS configuration from the standard chain, and builds the App.
-func FromEnvironment(ctx context.Context, getenv func(string) string, log *slog.Logger) (*App, error) {
+// AWS configuration from the standard chain, and builds the App with opts.
+func FromEnvironment(ctx context.Context, getenv func(string) string, log *slog.Logger, opts ...Option) (*App, error) {
 	s, err := settings.Load(getenv)
 	if err != nil {
 		return nil, err
@@ -190,7 +207,7 @@ func FromEnvironment(ctx context.Context, getenv func(string) string, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, s, log, WithFunctionName(getenv("AWS_LAMBDA_FUNCTION_NAME"))), nil
+	return New(cfg, s, log, append([]Option{WithFunctionName(getenv("AWS_LAMBDA_FUNCTION_NAME"))}, opts...)...), nil
 }
 
 // PolicyLine says the owner's choices in a few words, for the report.

@@ -410,7 +410,20 @@ func TestRunRegionTimeoutBoundsOneRegion(t *testing.T) {
 		}
 		return nil
 	}
-	e := newEngine(fakeRegions{regions: []string{"me-south-1", "us-east-1"}}, engine.Options{RegionTimeout: 30 * time.Millisecond}, k)
+	// No wall clock: me-south-1's timeout fires once us-east-1's sweep has
+	// finished (its timer stopped), however slow the machine is.
+	healthyDone := make(chan struct{})
+	timer := func(region string, _ time.Duration, end func()) func() bool {
+		if region == "me-south-1" {
+			go func() {
+				<-healthyDone
+				end()
+			}()
+			return func() bool { return true }
+		}
+		return func() bool { close(healthyDone); return true }
+	}
+	e := newEngine(fakeRegions{regions: []string{"me-south-1", "us-east-1"}}, engine.Options{RegionTimer: timer}, k)
 
 	rep := e.Run(context.Background(), stopPolicy)
 
@@ -419,6 +432,42 @@ func TestRunRegionTimeoutBoundsOneRegion(t *testing.T) {
 	}
 	if rep.Totals.ByLabel["stopped"] != 1 {
 		t.Errorf("totals = %+v", rep.Totals)
+	}
+}
+
+func TestRunSkipsListedRegionsAndNamesThemOnce(t *testing.T) {
+	t.Parallel()
+	k := &fakeKind{name: "things", found: map[string][]engine.Resource{"us-east-1": res("i-1"), "eu-south-2": res("i-2")},
+		findErr: map[string]error{"me-central-1": errors.New("UnauthorizedOperation: denied by an SCP")}}
+	e := newEngine(fakeRegions{regions: []string{"eu-south-2", "me-central-1", "us-east-1"}},
+		engine.Options{SkipRegions: []string{"eu-south-2", "ap-east-2"}}, k)
+
+	rep := e.Run(context.Background(), stopPolicy)
+
+	if !slices.Equal(rep.SkippedRegions, []string{"eu-south-2"}) {
+		t.Errorf("SkippedRegions = %v, want only the listed region that was skipped", rep.SkippedRegions)
+	}
+	if slices.Contains(k.findCalls, "eu-south-2") {
+		t.Error("a skipped region was swept")
+	}
+	// Denied, but not listed: still a failure.
+	if got := rep.FailedRegions(); !slices.Equal(got, []string{"me-central-1"}) {
+		t.Errorf("FailedRegions = %v, want me-central-1", got)
+	}
+	if rep.FallbackSweep {
+		t.Error("FallbackSweep set although discovery worked")
+	}
+}
+
+func TestRunMarksAFallbackSweep(t *testing.T) {
+	t.Parallel()
+	k := &fakeKind{name: "things"}
+	e := newEngine(fakeRegions{err: errors.New("hung")}, engine.Options{FallbackRegions: []string{"us-east-1"}}, k)
+
+	rep := e.Run(context.Background(), stopPolicy)
+
+	if !rep.FallbackSweep || rep.RegionDiscoveryError == "" {
+		t.Errorf("FallbackSweep %v, discovery error %q: a fallback sweep must say so", rep.FallbackSweep, rep.RegionDiscoveryError)
 	}
 }
 

@@ -13,11 +13,28 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/killswitch/killswitch/internal/census"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/latch"
+	"github.com/killswitch/killswitch/internal/metrics"
 	"github.com/killswitch/killswitch/internal/notify"
+	"github.com/killswitch/killswitch/internal/selftest"
+	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/internal/trigger"
 )
+
+// Censuser takes the live-usage census.
+type Censuser interface {
+	Take(ctx context.Context) *census.Census
+}
+
+// SelfTester proves the switch can still act.
+type SelfTester interface {
+	Run(ctx context.Context) selftest.Result
+}
+
+// SourceCensus marks a trip by the census's caps in the result.
+const SourceCensus trigger.Source = "census"
 
 // Sweeper contains the account.
 type Sweeper interface {
@@ -56,8 +73,23 @@ type Config struct {
 	ResweepMinutes int
 	// FunctionName is how the report tells the owner to disarm.
 	FunctionName string
+	// Journal opens the restore manifest of one sweep: trip is when the
+	// switch tripped (the latch's Since), so re-sweeps join their trip's
+	// manifest; sweep is when this sweep started. Nil means no manifest is
+	// configured, and the report says the restore will be manual.
+	Journal func(trip, sweep time.Time) engine.Journal
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Census is taken on every scheduled run while the latch is not
+	// tripped, and Caps decide whether it trips; nil: no census.
+	Census Censuser
+	Caps   census.Caps
+	// SelfTest runs on the first scheduled run of each day while the latch
+	// is not tripped; nil: none.
+	SelfTest SelfTester
+	// Metrics receives the run's metrics (embedded metric format, on the
+	// function's stdout); nil: none are written.
+	Metrics *metrics.Writer
 }
 
 // Handler handles one Lambda invoke.
@@ -90,6 +122,12 @@ type Result struct {
 	Latch *latch.State `json:"latch,omitempty"`
 	// RelaunchCaught is set when a scheduled re-sweep contained something.
 	RelaunchCaught bool `json:"relaunchCaught,omitempty"`
+	// Census is the scheduled run's census, and Breaches the caps it
+	// exceeded (each one trips).
+	Census   *census.Census  `json:"census,omitempty"`
+	Breaches []census.Breach `json:"breaches,omitempty"`
+	// SelfTest is the day's self-test, when this run took it.
+	SelfTest *selftest.Result `json:"selfTest,omitempty"`
 }
 
 // TriggerLine is one classified trigger record.
@@ -101,11 +139,11 @@ type TriggerLine struct {
 	Problem string         `json:"problem,omitempty"`
 }
 
-// Handle classifies the event and, if it trips, contains the account. It
+// handle classifies the event and, if it trips, contains the account. It
 // returns an error when containment is incomplete or the owner could not be
 // told, so that Lambda's async retry runs it again (the sweep is idempotent)
 // and, after the last retry, the on-failure destination fires.
-func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, error) {
+func (h *Handler) handle(ctx context.Context, event json.RawMessage) (*Result, error) {
 	signals := trigger.Parse(event, trigger.Options{
 		TripOnForecast: h.cfg.TripOnForecast, BudgetName: h.cfg.BudgetName, AlarmName: h.cfg.AlarmName,
 	})
@@ -141,11 +179,14 @@ func (h *Handler) Handle(ctx context.Context, event json.RawMessage) (*Result, e
 			policy.DryRun = true
 		}
 	}
+	now := h.cfg.Now().UTC()
+	policy = h.withJournal(policy, h.tripSince(ctx, now), now)
 	rep := h.sweep(ctx, res, policy)
 	sweepErr := rep.Err()
 	// The latch is set after the sweep, not before, so a sweep is never
-	// delayed by it; a dry run never sets it.
-	latchErr := h.setLatch(ctx, res, signals, policy.DryRun)
+	// delayed by it; a dry run never sets it. It records now as the trip's
+	// time, the time the manifest is filed under.
+	latchErr := h.setLatch(ctx, res, signals, policy.DryRun, now)
 	if res.Latch != nil && res.Latch.Tripped {
 		nc.Latch = h.latchLines(*res.Latch)
 	} else if latchErr != nil {
@@ -162,6 +203,9 @@ func (h *Handler) sweep(ctx context.Context, res *Result, policy engine.Policy) 
 	defer cancel()
 	rep := h.sweeper.Run(sweepCtx, policy)
 	res.Report = rep
+	if !rep.DryRun && policy.Journal == nil && rep.Totals.Changed > 0 {
+		rep.ManifestError = "no restore manifest is configured (" + settings.EnvManifestBucket + "), so the restore will be manual: this report lists each change with its prior state"
+	}
 	h.log.Log(ctx, levelFor(rep.Err()), "sweep finished",
 		"dry_run", rep.DryRun, "totals", rep.Totals,
 		"failed_regions", rep.FailedRegions(), "duration_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
@@ -170,7 +214,7 @@ func (h *Handler) sweep(ctx context.Context, res *Result, policy engine.Policy) 
 }
 
 // setLatch records the trip, so the schedule keeps re-sweeping.
-func (h *Handler) setLatch(ctx context.Context, res *Result, signals []trigger.Signal, dryRun bool) error {
+func (h *Handler) setLatch(ctx context.Context, res *Result, signals []trigger.Signal, dryRun bool, now time.Time) error {
 	if h.cfg.Latch == nil || dryRun {
 		return nil
 	}
@@ -187,7 +231,7 @@ func (h *Handler) setLatch(ctx context.Context, res *Result, signals []trigger.S
 			why = append(why, s.Summary)
 		}
 	}
-	st = st.Trip(h.cfg.Now().UTC(), strings.Join(why, "; "))
+	st = st.Trip(now, strings.Join(why, "; "))
 	if err := h.cfg.Latch.Save(ctx, st); err != nil {
 		h.log.Error("could not set the latch: the switch will not re-sweep", "error", err)
 		return err
@@ -195,6 +239,35 @@ func (h *Handler) setLatch(ctx context.Context, res *Result, signals []trigger.S
 	res.Latch = &st
 	h.log.Info("latch set", "latch", st)
 	return nil
+}
+
+// tripSince is when the switch tripped: the latch's Since if it is already
+// tripped, else now (which setLatch then records). A latch that cannot be
+// read costs the manifest only its grouping: this sweep files under now.
+func (h *Handler) tripSince(ctx context.Context, now time.Time) time.Time {
+	if h.cfg.Latch == nil {
+		return now
+	}
+	// The sweep waits for this read: a slow SSM costs the manifest its
+	// grouping at worst, never the containment its seconds.
+	ctx, cancel := context.WithTimeout(ctx, tripSinceTimeout)
+	defer cancel()
+	st, err := h.cfg.Latch.Load(ctx)
+	if err != nil || !st.Tripped {
+		return now
+	}
+	return st.Since
+}
+
+// tripSinceTimeout bounds the latch read before a sweep.
+const tripSinceTimeout = 3 * time.Second
+
+// withJournal gives the sweep its restore manifest.
+func (h *Handler) withJournal(p engine.Policy, trip, sweep time.Time) engine.Policy {
+	if h.cfg.Journal != nil && !p.DryRun {
+		p.Journal = h.cfg.Journal(trip, sweep)
+	}
+	return p
 }
 
 // latchLines tell the owner that the switch holds, and how to disarm it.
@@ -225,10 +298,9 @@ func (h *Handler) scheduled(ctx context.Context, res *Result, nc notify.Context)
 	}
 	res.Latch = &st
 	if !st.Tripped {
-		h.log.Info("scheduled run: armed, not tripped; nothing to sweep")
-		return nil
+		return h.armed(ctx, res, nc, st)
 	}
-	rep := h.sweep(ctx, res, h.cfg.Policy)
+	rep := h.sweep(ctx, res, h.withJournal(h.cfg.Policy, st.Since, h.cfg.Now().UTC()))
 	caught := rep.Totals.Changed
 	now := h.cfg.Now().UTC()
 	st = st.Resweep(now, caught)
@@ -407,4 +479,128 @@ func Refuse(err error, log *slog.Logger) func(context.Context, json.RawMessage) 
 		log.Error("refusing to run: invalid settings", "error", err)
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSettings, err)
 	}
+}
+
+// armed is a scheduled run while the latch is not tripped: the census, and
+// once a day the self-test. A cap crossed trips exactly as a budget alert
+// does: the same sweep, latch and report, naming the cap.
+func (h *Handler) armed(ctx context.Context, res *Result, nc notify.Context, st latch.State) error {
+	if h.cfg.Census == nil {
+		h.log.Info("scheduled run: armed, not tripped, no census configured; nothing to do")
+		return nil
+	}
+	c := h.cfg.Census.Take(ctx)
+	res.Census = c
+	// The census line is logged on every run: the owner picks the caps
+	// from it.
+	h.log.Info("census", "summary", c.Summary(), "instances", c.Instances, "vcpus", c.VCPUs, "gpus", c.GPUs,
+		"spot", c.Spot, "hourly_burn_usd", c.HourlyBurnUSD, "regions_in_use", c.RegionsInUse,
+		"regions_read", c.RegionsRead, "regions_failed", c.RegionsFailed, "calls", c.Calls,
+		"duration_ms", c.Duration.Milliseconds(), "type_source", c.TypeSource)
+	for _, g := range c.Gaps {
+		h.log.Warn("census gap", "gap", g)
+	}
+
+	now := h.cfg.Now().UTC()
+	if breaches := h.cfg.Caps.Evaluate(c); len(breaches) > 0 {
+		if h.cfg.Policy.DryRun {
+			return h.dryRunCensusTrip(ctx, res, nc, st, breaches, now)
+		}
+		return h.censusTrip(ctx, res, nc, breaches)
+	}
+
+	var errs []error
+	if c.Blind() {
+		// Seeing nothing is not "nothing running": fail loudly, so the
+		// function's errors and its on-failure destination show it.
+		errs = append(errs, fmt.Errorf("census: not one of %d region(s) could be read: %s", c.RegionsRead, strings.Join(c.Gaps, "; ")))
+	}
+	if h.cfg.SelfTest != nil && st.SelfTestDue(now) {
+		errs = append(errs, h.selfTest(ctx, res, nc, st, now))
+	}
+	return errors.Join(errs...)
+}
+
+// censusTrip contains the account because the census crossed a cap.
+func (h *Handler) censusTrip(ctx context.Context, res *Result, nc notify.Context, breaches []census.Breach) error {
+	res.Tripped = true
+	res.Breaches = breaches
+	nc.Triggers = nil
+	// The latch's reason is short; the report carries the full lines.
+	var signals []trigger.Signal
+	for _, b := range breaches {
+		line := b.Line()
+		signals = append(signals, trigger.Signal{Source: SourceCensus, Trips: true,
+			Summary: fmt.Sprintf("census cap %s exceeded (%s, limit %d)", b.Cap, strconvFloat(b.Observed), b.Limit)})
+		nc.Triggers = append(nc.Triggers, line)
+		res.Triggers = append(res.Triggers, TriggerLine{Source: SourceCensus, Trips: true, Summary: line})
+		h.log.Warn("census cap exceeded: tripping", "cap", b.Cap, "observed", b.Observed, "limit", b.Limit,
+			"regions", b.Regions, "types", b.Types)
+	}
+	now := h.cfg.Now().UTC()
+	policy := h.withJournal(h.cfg.Policy, h.tripSince(ctx, now), now)
+	rep := h.sweep(ctx, res, policy)
+	sweepErr := rep.Err()
+	latchErr := h.setLatch(ctx, res, signals, policy.DryRun, now)
+	if res.Latch != nil && res.Latch.Tripped {
+		nc.Latch = h.latchLines(*res.Latch)
+	} else if latchErr != nil {
+		nc.Latch = []string{"The latch could NOT be set, so the switch will not re-sweep on its schedule: " + latchErr.Error()}
+	}
+	pubErr := h.publish(ctx, res, notify.ForReport(nc, rep))
+	return errors.Join(sweepErr, latchErr, pubErr)
+}
+
+// dryRunCensusTrip is a cap crossed under a deploy-time dry run: the latch
+// is never set, so every run would cross it again; the dry-run report goes
+// out once a day, and the other runs only log the breach.
+func (h *Handler) dryRunCensusTrip(ctx context.Context, res *Result, nc notify.Context, st latch.State, breaches []census.Breach, now time.Time) error {
+	if !st.LastDryRunCensus.IsZero() && now.Sub(st.LastDryRunCensus) < 24*time.Hour {
+		res.Breaches = breaches
+		for _, b := range breaches {
+			h.log.Warn("census cap exceeded (dry run, reported today already)", "cap", b.Cap, "observed", b.Observed, "limit", b.Limit)
+		}
+		return nil
+	}
+	err := h.censusTrip(ctx, res, nc, breaches)
+	st.LastDryRunCensus = now
+	if saveErr := h.cfg.Latch.Save(ctx, st); saveErr != nil {
+		h.log.Error("could not record the dry-run census report in the latch", "error", saveErr)
+		err = errors.Join(err, saveErr)
+	}
+	return err
+}
+
+// selfTest runs the daily self-test, warns the owner of what broke, and
+// records the day in the latch (written only here, once a day, so the
+// census itself writes nothing).
+func (h *Handler) selfTest(ctx context.Context, res *Result, nc notify.Context, st latch.State, now time.Time) error {
+	r := h.cfg.SelfTest.Run(ctx)
+	res.SelfTest = &r
+	failed := r.Failed()
+	var pubErr error
+	if len(failed) > 0 {
+		for _, c := range failed {
+			h.log.Error("self-test failed", "check", c.Name, "code", c.Code, "problem", c.Problem)
+		}
+		pubErr = h.publish(ctx, res, r.Message(nc.Account))
+	} else {
+		h.log.Info("self-test passed", "checks", len(r.Checks))
+	}
+	st.LastSelfTest = now
+	saveErr := h.cfg.Latch.Save(ctx, st)
+	if saveErr != nil {
+		h.log.Error("could not record the self-test in the latch", "error", saveErr)
+	}
+	res.Latch = &st
+	// A warning that could not be sent must fail the run, so the
+	// on-failure destination and the function's errors show it.
+	return errors.Join(pubErr, saveErr)
+}
+
+func strconvFloat(f float64) string {
+	if f == float64(int64(f)) {
+		return fmt.Sprintf("%d", int64(f))
+	}
+	return fmt.Sprintf("%.2f", f)
 }

@@ -32,6 +32,17 @@ type State struct {
 	// DisarmedAt and DisarmReason record the owner's last disarm.
 	DisarmedAt   time.Time `json:"disarmedAt,omitzero"`
 	DisarmReason string    `json:"disarmReason,omitempty"`
+	// LastSelfTest is when the daily self-test last ran; a trip and a
+	// disarm keep it, so the self-test stays daily.
+	LastSelfTest time.Time `json:"lastSelfTest,omitzero"`
+	// LastDryRunCensus is when a census last crossed a cap under a
+	// deploy-time dry run: reported once a day, not on every run.
+	LastDryRunCensus time.Time `json:"lastDryRunCensus,omitzero"`
+}
+
+// SelfTestDue says whether the daily self-test is due at now.
+func (st State) SelfTestDue(now time.Time) bool {
+	return st.LastSelfTest.IsZero() || now.Sub(st.LastSelfTest) >= 24*time.Hour
 }
 
 // Store reads and writes the latch.
@@ -95,7 +106,7 @@ func (s *SSM) Save(ctx context.Context, st State) error {
 // trip's time and reason and counts on.
 func (st State) Trip(now time.Time, reason string) State {
 	if !st.Tripped {
-		st = State{Tripped: true, Since: now, Reason: reason, DisarmedAt: st.DisarmedAt, DisarmReason: st.DisarmReason}
+		st = State{Tripped: true, Since: now, Reason: reason, DisarmedAt: st.DisarmedAt, DisarmReason: st.DisarmReason, LastSelfTest: st.LastSelfTest}
 	}
 	st.LastSweep = now
 	return st
@@ -120,5 +131,5 @@ func (st State) DigestDue(now time.Time) bool {
 
 // Disarm clears the latch, remembering when and why.
 func (st State) Disarm(now time.Time, reason string) State {
-	return State{DisarmedAt: now, DisarmReason: reason}
+	return State{DisarmedAt: now, DisarmReason: reason, LastSelfTest: st.LastSelfTest}
 }

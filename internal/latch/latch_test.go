@@ -105,3 +105,30 @@ func TestStateTransitions(t *testing.T) {
 		t.Errorf("puts = %+v, want one overwriting String put", f.puts)
 	}
 }
+
+// The self-test is daily, and neither a trip nor a disarm resets its day.
+func TestSelfTestDue(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		st   latch.State
+		at   time.Duration
+		due  bool
+	}{
+		{"never run", latch.State{}, 0, true},
+		{"just run", latch.State{LastSelfTest: t0}, 5 * time.Minute, false},
+		{"a minute short of a day", latch.State{LastSelfTest: t0}, 24*time.Hour - time.Minute, false},
+		{"a day later", latch.State{LastSelfTest: t0}, 24 * time.Hour, true},
+		{"kept by a trip", latch.State{LastSelfTest: t0}.Trip(t0.Add(time.Hour), "budget"), 2 * time.Hour, false},
+		{"kept by a disarm", latch.State{LastSelfTest: t0}.Trip(t0, "budget").Disarm(t0.Add(time.Hour), "ok"), 2 * time.Hour, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tc.st.SelfTestDue(t0.Add(tc.at)); got != tc.due {
+				t.Errorf("SelfTestDue(+%v) = %v, want %v (state %+v)", tc.at, got, tc.due, tc.st)
+			}
+		})
+	}
+}

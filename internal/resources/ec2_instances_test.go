@@ -421,7 +421,7 @@ func TestContainSingleInstanceErrors(t *testing.T) {
 		state         string // at describe time
 		stopCode      string
 		termCode      string
-		unstoppable   bool // TerminateUnstoppable
+		unstoppable   bool   // TerminateUnstoppable
 		current       string // what a fresh describe shows; "" not listed
 		wantAction    engine.Verb
 		wantStatus    engine.Status

@@ -74,6 +74,10 @@ func TestLoadParsesEachVariable(t *testing.T) {
 			func(s settings.Settings) bool {
 				return slices.Equal(s.ExemptNames, []string{"owner-asg", "prod/web", "my-fn"})
 			}},
+		{"skip regions", map[string]string{settings.EnvSkipRegions: "eu-south-2, me-central-1"},
+			func(s settings.Settings) bool {
+				return slices.Equal(s.SkipRegions, []string{"eu-south-2", "me-central-1"})
+			}},
 		{"stop databases", map[string]string{settings.EnvStopDatabases: "true"},
 			func(s settings.Settings) bool { return s.StopDatabases }},
 		{"resweep minutes", map[string]string{settings.EnvResweepMinutes: "1"},
@@ -135,6 +139,8 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{settings.EnvDeadlineReserve, "10"},
 		{settings.EnvExemptNames, "has space"},
 		{settings.EnvStopDatabases, "sometimes"},
+		{settings.EnvSkipRegions, "Europe"},
+		{settings.EnvSkipRegions, "eu-south-2,eu-south-2"},
 		{settings.EnvResweepMinutes, "0"},
 		{settings.EnvResweepMinutes, "61"},
 		{settings.EnvLatchParameter, "no spaces allowed"},

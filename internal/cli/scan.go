@@ -1,0 +1,247 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/killswitch/killswitch/internal/app"
+	"github.com/killswitch/killswitch/internal/engine"
+)
+
+var scanCommand = command{
+	name: "scan", summary: "read-only census of every enabled region (exit 3 when something is found)",
+	usage: "scan [--regions r1,r2] [--json]",
+	flags: func(fs *flag.FlagSet, c *common) {
+		fs.StringVar(&c.regions, "regions", "", "comma-separated `regions` to scan instead of every enabled region")
+	},
+	run: runScan,
+}
+
+var tripCommand = command{
+	name: "trip", summary: "show what the switch would contain (dry run); --apply contains for real",
+	usage: "trip [--apply] [--from-stack] [--reason TEXT] [--regions r1,r2] [--json]",
+	flags: func(fs *flag.FlagSet, c *common) {
+		fs.BoolVar(&c.apply, "apply", false, "contain for real, as the function would (default: a dry run that changes nothing)")
+		fs.BoolVar(&c.fromStack, "from-stack", false, "read the deployed function's own settings, so the plan is exactly the function's")
+		fs.StringVar(&c.reason, "reason", "", "why you trip it, for the latch and the owner's notice")
+		fs.StringVar(&c.regions, "regions", "", "dry run only: comma-separated `regions` instead of every enabled region")
+	},
+	run: runTrip,
+}
+
+// scanJSON is scan's --json document.
+type scanJSON struct {
+	Status statusReport   `json:"status"`
+	Report *engine.Report `json:"report"`
+}
+
+func runScan(ctx context.Context, e Env, c *common, _ []string) int {
+	r, err := resolve(ctx, e, c)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "killswitch scan: %v\n", err)
+		return ExitFailed
+	}
+	// The account-wide IAM kinds list every principal, which is not what a
+	// census of running things is for; the quarantine's state is shown
+	// from the status instead.
+	a := r.build(progress(e.Stderr), app.WithRegions(splitRegions(c.regions)), app.WithKinds(func(k engine.Kind) bool {
+		g, ok := k.(engine.Global)
+		return !ok || !g.Global()
+	}))
+	policy := a.Policy
+	policy.DryRun = true
+	st := readStatus(ctx, r, a)
+	rep := a.Engine.Run(ctx, policy)
+	if c.json {
+		if err := writeJSON(e.Stdout, scanJSON{Status: st, Report: rep}); err != nil {
+			fmt.Fprintf(e.Stderr, "killswitch scan: %v\n", err)
+			return ExitFailed
+		}
+	} else {
+		fmt.Fprintf(e.Stdout, "killswitch scan: %d region(s), read-only\n", rep.Totals.Regions)
+		writeStatusLines(e.Stdout, st)
+		fmt.Fprintln(e.Stdout)
+		writeTables(e.Stdout, rep)
+		fmt.Fprintf(e.Stdout, "Found %d resource(s) the switch would contain, %d left alone, in %d region(s).\n",
+			rep.Totals.Changed, rep.Totals.Refused, regionsWithFinds(rep))
+	}
+	switch {
+	case len(rep.FailedRegions()) > 0 || rep.RegionDiscoveryError != "":
+		fmt.Fprintf(e.Stderr, "killswitch scan: incomplete: %v\n", rep.Err())
+		return ExitFailed
+	case rep.Totals.Changed > 0:
+		return ExitFound
+	}
+	return ExitOK
+}
+
+func runTrip(ctx context.Context, e Env, c *common, _ []string) int {
+	if c.apply && c.regions != "" {
+		fmt.Fprintln(e.Stderr, "killswitch trip: --regions is for a dry run only: a real trip sweeps every enabled region, as the function does")
+		return ExitUsage
+	}
+	r, err := resolve(ctx, e, c)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "killswitch trip: %v\n", err)
+		return ExitFailed
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(e.Stderr, "killswitch trip: %s\n", n)
+	}
+	if !c.apply {
+		a := r.build(progress(e.Stderr), app.WithRegions(splitRegions(c.regions)))
+		policy := a.Policy
+		policy.DryRun = true
+		rep := a.Engine.Run(ctx, policy)
+		if c.json {
+			return jsonExit(e, "trip", rep, rep.Err())
+		}
+		fmt.Fprintf(e.Stdout, "killswitch trip: DRY RUN - nothing was changed. The plan (%s):\n\n", app.PolicyLine(r.settings))
+		writeTables(e.Stdout, rep)
+		fmt.Fprintf(e.Stdout, "Would contain %d resource(s), leave %d alone, in %d region(s). Run with --apply to contain.\n",
+			rep.Totals.Changed, rep.Totals.Refused, regionsWithFinds(rep))
+		if err := rep.Err(); err != nil {
+			fmt.Fprintf(e.Stderr, "killswitch trip: %v\n", err)
+			return ExitFailed
+		}
+		return ExitOK
+	}
+
+	a := r.build(progress(e.Stderr))
+	reason := c.reason
+	if reason == "" {
+		reason = "killswitch trip --apply from the CLI"
+	}
+	event, _ := json.Marshal(map[string]string{"killswitch": "trip", "reason": reason})
+	res, herr := a.Handler.Handle(ctx, event)
+	if c.json {
+		return jsonExit(e, "trip", res, herr)
+	}
+	if res != nil && res.Report != nil {
+		rep := res.Report
+		head := "CONTAINED"
+		if rep.DryRun {
+			head = "DRY RUN (the deployed settings say dryRun) - nothing was changed"
+		}
+		fmt.Fprintf(e.Stdout, "killswitch trip: %s (%s)\n\n", head, app.PolicyLine(r.settings))
+		writeTables(e.Stdout, rep)
+		fmt.Fprintf(e.Stdout, "Contained %d resource(s), left %d alone, %d failed, in %d region(s).\n",
+			rep.Totals.Changed, rep.Totals.Refused, rep.Totals.Failed, regionsWithFinds(rep))
+		if rep.Manifest != "" {
+			fmt.Fprintf(e.Stdout, "Restore manifest: %s\n", rep.Manifest)
+		}
+		if rep.ManifestError != "" {
+			fmt.Fprintf(e.Stdout, "RESTORE WILL BE MANUAL: %s\n", rep.ManifestError)
+		}
+		if res.Latch != nil && res.Latch.Tripped {
+			fmt.Fprintf(e.Stdout, "The switch is TRIPPED: the schedule re-sweeps until `killswitch disarm`.\n")
+		}
+	}
+	if herr != nil {
+		fmt.Fprintf(e.Stderr, "killswitch trip: %v\n", herr)
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// progress prints one line per region as its sweep finishes.
+func progress(w io.Writer) app.Option {
+	return app.WithProgress(func(rr engine.RegionReport) {
+		found, errs := 0, []string{}
+		for _, kr := range rr.Kinds {
+			found += kr.Found
+			if kr.Error != "" {
+				errs = append(errs, kr.Error)
+			}
+		}
+		if rr.Error != "" {
+			errs = append(errs, rr.Error)
+		}
+		line := fmt.Sprintf("  %-15s %d found", rr.Region, found)
+		if len(errs) > 0 {
+			line += "; FAILED: " + strings.Join(errs, "; ")
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+// writeTables prints, per region and kind with something found, one row
+// per resource: what it was and what the switch does (or would do) to it.
+func writeTables(w io.Writer, rep *engine.Report) {
+	for _, rr := range rep.Regions {
+		var kinds []engine.KindReport
+		for _, kr := range rr.Kinds {
+			if kr.Found > 0 || kr.Error != "" || len(kr.Outcomes) > 0 {
+				kinds = append(kinds, kr)
+			}
+		}
+		if len(kinds) == 0 && rr.Error == "" {
+			continue
+		}
+		fmt.Fprintln(w, rr.Region)
+		if rr.Error != "" {
+			fmt.Fprintf(w, "  FAILED: %s\n", rr.Error)
+		}
+		for _, kr := range kinds {
+			fmt.Fprintf(w, "  %s: %d found\n", kr.Kind, kr.Found)
+			if kr.Error != "" {
+				fmt.Fprintf(w, "    FAILED: %s\n", kr.Error)
+			}
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "    ID\tBEFORE\tACTION")
+			for _, o := range kr.Outcomes {
+				before := "-"
+				if o.Prior != nil {
+					before = o.Prior.Describe()
+				}
+				action := o.Label()
+				if o.Message != "" {
+					action += ": " + o.Message
+				}
+				fmt.Fprintf(tw, "    %s\t%s\t%s\n", o.ID, before, action)
+			}
+			for _, ref := range kr.Refused {
+				fmt.Fprintf(tw, "    %s\t-\tleft alone: %s\n", ref.ID, ref.Reason)
+			}
+			tw.Flush()
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func regionsWithFinds(rep *engine.Report) int {
+	n := 0
+	for _, rr := range rep.Regions {
+		for _, kr := range rr.Kinds {
+			if kr.Found > 0 {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// jsonExit writes v as JSON and turns err into the exit code.
+func jsonExit(e Env, cmd string, v any, err error) int {
+	if werr := writeJSON(e.Stdout, v); werr != nil {
+		fmt.Fprintf(e.Stderr, "killswitch %s: %v\n", cmd, werr)
+		return ExitFailed
+	}
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "killswitch %s: %v\n", cmd, err)
+		return ExitFailed
+	}
+	return ExitOK
+}
