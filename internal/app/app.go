@@ -156,7 +156,13 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 	if s.ManifestBucket != "" {
 		// Few attempts: the engine waits for each plan write before it
 		// contains, and contains anyway when the write fails.
-		manifests = manifest.NewStore(s3.NewFromConfig(cfg, func(o *s3.Options) { o.RetryMaxAttempts = 3 }), s.ManifestBucket)
+		manifests = manifest.NewStore(s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.RetryMaxAttempts = 3
+			// The manifest is read back byte for byte after each write, which
+			// checks it better than a checksum the response may lack; the SDK
+			// would otherwise log each such read on stderr.
+			o.DisableLogOutputChecksumValidationSkipped = true
+		}), s.ManifestBucket)
 		journal = func(trip, sweep time.Time) engine.Journal {
 			return manifests.Journal(manifest.TripID(trip), manifest.SweepID(sweep))
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/killswitch/killswitch/internal/awsconfig"
+	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/tests/internal/attack"
 	"github.com/killswitch/killswitch/tests/internal/chain"
 	"github.com/killswitch/killswitch/tests/internal/lambdarun"
@@ -155,6 +157,12 @@ func run(ctx context.Context) error {
 	fmt.Println("    (The Account line shows the runtime emulator's fixed function ARN account,")
 	fmt.Println("    012345678912; in AWS it is your own account ID.)")
 
+	begin("The owner's side: killswitch status, and a dry-run restore")
+	if err := ownerView(ctx, root, srv.URL, box.TopicARN); err != nil {
+		return err
+	}
+	done("the CLI read the latch and the manifest; nothing was changed")
+
 	begin("Stop everything the demo started")
 	ch.Close()
 	srv.Stop()
@@ -182,4 +190,47 @@ func rel(root, p string) string {
 		return r
 	}
 	return p
+}
+
+// ownerView builds the operator CLI, as `make cli` does, and runs what an
+// owner runs after a trip: the switch's status, then a dry-run restore of
+// the latest trip from its manifest. Both only read.
+func ownerView(ctx context.Context, root, motoURL, notifyTopic string) error {
+	bin := filepath.Join(root, "build", "demo", "killswitch")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/killswitch")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the killswitch CLI: %w\n%s", err, out)
+	}
+	env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, moto.Env(motoURL)...)
+	env = append(env,
+		settings.EnvLatchParameter+"="+chain.LatchParameter,
+		settings.EnvManifestBucket+"="+chain.ManifestBucket,
+		settings.EnvNotifyTopicARN+"="+notifyTopic)
+	for _, args := range [][]string{{"status"}, {"restore", "--latest"}} {
+		fmt.Printf("\n    $ killswitch %s\n", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		printCapped(strings.Split(strings.TrimRight(string(out), "\n"), "\n"), 40)
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			return fmt.Errorf("killswitch %s: %w", strings.Join(args, " "), err)
+		}
+	}
+	return nil
+}
+
+// printCapped prints the first lines of a long listing and its last three
+// (the totals), so a 300-instance restore plan stays readable.
+func printCapped(lines []string, max int) {
+	for i, line := range lines {
+		if len(lines) > max && i == max-4 {
+			fmt.Printf("    ... %d more lines ...\n", len(lines)-max+1)
+		}
+		if len(lines) > max && i >= max-4 && i < len(lines)-3 {
+			continue
+		}
+		fmt.Println(strings.TrimRight("    "+line, " "))
+	}
 }

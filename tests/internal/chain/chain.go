@@ -17,15 +17,18 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/killswitch/killswitch/internal/guard"
 	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/tests/internal/lambdarun"
 	"github.com/killswitch/killswitch/tests/internal/moto"
@@ -96,6 +99,10 @@ type Chain struct {
 // LatchParameter is the latch the stack creates, and so does Start.
 const LatchParameter = "/killswitch/latch"
 
+// ManifestBucket is the restore manifests' bucket, named as the stack names
+// it for moto's account and region; Start creates it.
+var ManifestBucket = strings.NewReplacer("${Account}", moto.Account, "${Region}", moto.Region).Replace(guard.ManifestBucketName)
+
 // FunctionEnv is the function's environment as the stack writes it (the
 // settings' defaults, through the same table), with the owner's exempt
 // instances, the notify topic and the latch, plus what reaches moto.
@@ -105,6 +112,7 @@ func FunctionEnv(o Options) []string {
 	s.ExemptInstanceIDs = o.Exempt
 	s.NotifyTopicARN = o.NotifyTopicARN
 	s.LatchParameter = LatchParameter
+	s.ManifestBucket = ManifestBucket
 	var env []string
 	for name, value := range s.Environment() {
 		env = append(env, name+"="+value)
@@ -144,6 +152,9 @@ func Start(ctx context.Context, o Options) (_ *Chain, err error) {
 	if _, err := ssm.NewFromConfig(o.Config).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(LatchParameter),
 		Value: aws.String(`{"tripped":false}`), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}); err != nil {
 		return nil, fmt.Errorf("creating the latch parameter: %w", err)
+	}
+	if _, err := s3.NewFromConfig(o.Config).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(ManifestBucket)}); err != nil {
+		return nil, fmt.Errorf("creating the manifest bucket: %w", err)
 	}
 
 	c.Function, err = lambdarun.Start(ctx, lambdarun.Options{
