@@ -153,6 +153,7 @@ func TestConfigDefaults(t *testing.T) {
 			Quarantine: "deny-launch", BreakGlassARNs: []string{}, IAMLookbackDays: 7,
 			BudgetName: stack.BudgetName, AlarmName: stack.BillingAlarmName,
 			CensusMinutes: 5, MaxRunningInstances: 10, MaxVCPUs: 32, MaxGPUs: 0, MaxHourlyBurnUSD: 5, MaxRegionsInUse: 3,
+			SkipRegions: []string{},
 		},
 		BudgetUSD: 10, TripThresholdPercent: 100,
 		WarningThresholdsPercent: []float64{50, 80}, ForecastWarningThresholdsPercent: []float64{100},

@@ -313,6 +313,8 @@ func TestFunctionEnvironment(t *testing.T) {
 				"KILLSWITCH_QUARANTINE_POLICY_ARN": ref(quarantine),
 				"KILLSWITCH_BUDGET_NAME":           stack.BudgetName,
 				"KILLSWITCH_ALARM_NAME":            stack.BillingAlarmName,
+				// Set when Slack is configured (slack_test.go).
+				"KILLSWITCH_SLACK_ENABLED": "false",
 				// The census's defaults (census_test.go sets other values).
 				"KILLSWITCH_CENSUS_MINUTES": "5", "KILLSWITCH_MAX_RUNNING_INSTANCES": "10", "KILLSWITCH_MAX_VCPUS": "32",
 				"KILLSWITCH_MAX_GPUS": "0", "KILLSWITCH_MAX_HOURLY_BURN_USD": "5", "KILLSWITCH_MAX_REGIONS_IN_USE": "3",
