@@ -119,7 +119,7 @@ func newHealthAlarms(stack awscdk.Stack, cfg Config, topics Topics, fn awslambda
 		AlarmDescription: jsii.String(fmt.Sprintf("killswitch: the function failed in each of the last %d schedule intervals (%d min each). "+
 			"The census, the re-sweep or a trip is not completing. Read the function's log group for the error; see docs: dashboard and alarms.",
 			FunctionErrorsPeriods, cfg.ScheduleMinutes())),
-		Metric: fn.MetricErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: interval}),
+		Metric:             fn.MetricErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: interval}),
 		Threshold:          jsii.Number(1),
 		EvaluationPeriods:  jsii.Number(FunctionErrorsPeriods),
 		DatapointsToAlarm:  jsii.Number(FunctionErrorsPeriods),

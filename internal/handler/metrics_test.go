@@ -90,7 +90,7 @@ func TestHandleWritesTheRunsMetrics(t *testing.T) {
 			"ResourcesContained/Kind=EC2 instances/Verb=would stop": 1},
 			absent: []string{"Trips", "Tripped"}},
 		{name: "a re-sweep catches a relaunch", event: scheduledEvent, latch: tripped,
-			want: map[string]float64{"ScheduledRuns": 1, "ResourcesContained": 1, "Tripped": 1, "Resweeps": 5, "RelaunchesCaught": 3},
+			want:   map[string]float64{"ScheduledRuns": 1, "ResourcesContained": 1, "Tripped": 1, "Resweeps": 5, "RelaunchesCaught": 3},
 			absent: []string{"Trips", "RunningInstances"}},
 		{name: "a disarm", event: `{"killswitch":"disarm","reason":"clean"}`, latch: tripped,
 			want: map[string]float64{"Tripped": 0}, absent: []string{"ScheduledRuns", "Trips"}},
@@ -171,3 +171,39 @@ func TestHandleSurvivesAFailedMetricsWriter(t *testing.T) {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("stdout closed") }
+
+// What the metrics add to the log per census: one line of totals and one
+// per region in use, so the bytes grow with the regions in use only (an
+// attack of 300 instances in 17 regions costs what 17 instances do).
+func TestCensusMetricsBytes(t *testing.T) {
+	t.Parallel()
+	regions := []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1", "eu-west-1", "eu-west-2",
+		"eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "af-south-1", "ap-east-1", "me-south-1"}
+	base := 0
+	for _, inUse := range []int{0, 1, 4, 17} {
+		c := census.Census{RegionsRead: 38, Calls: 120, Duration: 2345 * time.Millisecond}
+		for i, r := range regions {
+			rc := census.RegionCount{Region: r}
+			if i < inUse {
+				rc = census.RegionCount{Region: r, Instances: 18, VCPUs: 144, GPUs: 18, HourlyBurnUSD: 55.08}
+				c.Instances, c.VCPUs, c.GPUs, c.HourlyBurnUSD, c.RegionsInUse = c.Instances+18, c.VCPUs+144, c.GPUs+18, c.HourlyBurnUSD+55.08, c.RegionsInUse+1
+			}
+			c.Regions = append(c.Regions, rc)
+		}
+		res := &handler.Result{Census: &c, Latch: &latch.State{}, Triggers: []handler.TriggerLine{{Source: "schedule"}}}
+		var out bytes.Buffer
+		n, err := metrics.NewWriter(&out, nil).Emit(handler.Records(res))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lines := bytes.Count(out.Bytes(), []byte("\n")); lines != 1+inUse {
+			t.Errorf("%d regions in use: %d lines, want %d", inUse, lines, 1+inUse)
+		}
+		if inUse == 0 {
+			base = n
+		} else if per := (n - base) / inUse; per > 400 {
+			t.Errorf("%d regions in use: %d bytes a region, want at most 400", inUse, per)
+		}
+		t.Logf("census metrics, %2d region(s) in use: %5d bytes in %d line(s)", inUse, n, 1+inUse)
+	}
+}
