@@ -59,9 +59,12 @@ func TestResweepCatchesRelaunchesUntilDisarmed(t *testing.T) {
 		settings.EnvMaxHourlyBurnUSD: "100000", settings.EnvMaxRegionsInUse: "64"})
 	// The day's self-test (selftest_test.go) is already done.
 	armLatch(t, r, true)
-	if _, err := attack.SeedRelaunchers(ctx, r.plain, attack.RelauncherPlan{Region: "eu-west-1", Groups: map[string]int32{"miner-asg": 20}}); err != nil {
+	seededRelaunchers, err := attack.SeedRelaunchers(ctx, r.plain, attack.RelauncherPlan{Region: "eu-west-1",
+		Groups: map[string]int32{"miner-asg": 20}, PersistentSpot: 2})
+	if err != nil {
 		t.Fatal(err)
 	}
+	persistent := spotInstances(t, r, "eu-west-1", seededRelaunchers.SpotRequests)
 	const group, third = "miner-asg", "ap-southeast-2"
 
 	// Before a trip, the schedule finds an armed switch: it takes the
@@ -82,6 +85,26 @@ func TestResweepCatchesRelaunchesUntilDisarmed(t *testing.T) {
 	}
 	if g := groupState(t, r, "eu-west-1", group); g.Desired != 0 || g.Max != 0 {
 		t.Fatalf("group after the trip = %+v, want 0", g)
+	}
+	// A persistent Spot request's instance is stopped, not terminated:
+	// terminating it would reopen the request and EC2 would launch another.
+	euStates, err := attack.States(ctx, r.plain, []string{"eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range persistent {
+		if euStates[id] != "stopped" {
+			t.Errorf("persistent Spot instance %s: state %q after the trip, want stopped", id, euStates[id])
+		}
+	}
+	open, err := attack.SpotRequestStates(ctx, r.plain, "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range seededRelaunchers.SpotRequests {
+		if st, listed := open[req]; listed && st != "cancelled" {
+			t.Errorf("persistent Spot request %s: state %q after the trip, want cancelled", req, st)
+		}
 	}
 
 	// The attacker, who still holds the keys.
@@ -196,4 +219,24 @@ func withoutExempt(ids, exempt []string) []string {
 		}
 	}
 	return out
+}
+
+// spotInstances are the instances the given Spot requests launched.
+func spotInstances(t *testing.T, r *rig, region string, requests []string) []string {
+	t.Helper()
+	c := ec2.NewFromConfig(r.plain, func(o *ec2.Options) { o.Region = region })
+	out, err := c.DescribeSpotInstanceRequests(context.Background(), &ec2.DescribeSpotInstanceRequestsInput{SpotInstanceRequestIds: requests})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, req := range out.SpotInstanceRequests {
+		if id := aws.ToString(req.InstanceId); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != len(requests) {
+		t.Fatalf("Spot requests %v launched %v", requests, ids)
+	}
+	return ids
 }
