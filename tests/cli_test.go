@@ -86,6 +86,7 @@ var (
 	instanceID = regexp.MustCompile(`\bi-[0-9a-f]{8,17}\b`)
 	tripIDRe   = regexp.MustCompile(`trip-\d{8}T\d{6}Z`)
 	stampRe    = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})? UTC`)
+	requestID  = regexp.MustCompile(`RequestID: [A-Za-z0-9-]+`)
 )
 
 // normalise replaces what changes from run to run (instance IDs, trip IDs,
@@ -94,6 +95,7 @@ var (
 func normalise(s string) string {
 	s = instanceID.ReplaceAllStringFunc(s, func(id string) string { return "i-" + strings.Repeat("x", len(id)-2) })
 	s = tripIDRe.ReplaceAllString(s, "trip-YYYYMMDDTHHMMSSZ")
+	s = requestID.ReplaceAllString(s, "RequestID: REQUEST-ID")
 	s = stampRe.ReplaceAllStringFunc(s, func(t string) string { return "YYYY-MM-DD HH:MM:SS UTC"[:len(t)-4] + " UTC" })
 	lines := strings.Split(s, "\n")
 	for i := 0; i < len(lines); {

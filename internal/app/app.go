@@ -42,6 +42,8 @@ type App struct {
 	Manifests *manifest.Store
 	// Latch is the latch store; nil when none is set.
 	Latch latch.Store
+	// Census takes the read-only live-usage census the schedule takes.
+	Census handler.Censuser
 }
 
 type options struct {
@@ -187,7 +189,7 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		Metrics:        metricsWriter(o.metrics),
 	}, log)
 	return &App{Settings: s, Policy: policy, Kinds: kinds, Engine: eng, Publisher: pub, Handler: h,
-		Manifests: manifests, Latch: store}
+		Manifests: manifests, Latch: store, Census: takeCensus}
 }
 
 func metricsWriter(w io.Writer) *metrics.Writer {

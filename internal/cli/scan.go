@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/killswitch/killswitch/internal/app"
+	"github.com/killswitch/killswitch/internal/census"
 	"github.com/killswitch/killswitch/internal/engine"
 )
 
@@ -37,6 +38,7 @@ var tripCommand = command{
 // scanJSON is scan's --json document.
 type scanJSON struct {
 	Status statusReport   `json:"status"`
+	Census *census.Census `json:"census,omitempty"`
 	Report *engine.Report `json:"report"`
 }
 
@@ -56,9 +58,15 @@ func runScan(ctx context.Context, e Env, c *common, _ []string) int {
 	policy := a.Policy
 	policy.DryRun = true
 	st := readStatus(ctx, r, a)
+	// The census the schedule takes: what runs now and what it burns, in
+	// the figures the caps are set in.
+	var cen *census.Census
+	if a.Census != nil {
+		cen = a.Census.Take(ctx)
+	}
 	rep := a.Engine.Run(ctx, policy)
 	if c.json {
-		if err := writeJSON(e.Stdout, scanJSON{Status: st, Report: rep}); err != nil {
+		if err := writeJSON(e.Stdout, scanJSON{Status: st, Census: cen, Report: rep}); err != nil {
 			fmt.Fprintf(e.Stderr, "killswitch scan: %v\n", err)
 			return ExitFailed
 		}
@@ -66,6 +74,9 @@ func runScan(ctx context.Context, e Env, c *common, _ []string) int {
 		fmt.Fprintf(e.Stdout, "killswitch scan: %d region(s), read-only\n", rep.Totals.Regions)
 		writeStatusLines(e.Stdout, st)
 		fmt.Fprintln(e.Stdout)
+		if cen != nil {
+			writeCensus(e.Stdout, cen)
+		}
 		writeTables(e.Stdout, rep)
 		fmt.Fprintf(e.Stdout, "Found %d resource(s) the switch would contain, %d left alone, in %d region(s).\n",
 			rep.Totals.Changed, rep.Totals.Refused, regionsWithFinds(rep))
@@ -244,4 +255,29 @@ func jsonExit(e Env, cmd string, v any, err error) int {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// writeCensus prints the census: the totals the caps compare, then a row
+// per region in use.
+func writeCensus(w io.Writer, c *census.Census) {
+	fmt.Fprintf(w, "Running now: %d instance(s), %d vCPU(s), %d GPU(s), %d Spot, about $%.2f an hour, in %d region(s)\n",
+		c.Instances, c.VCPUs, c.GPUs, c.Spot, c.HourlyBurnUSD, c.RegionsInUse)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  REGION\tINSTANCES\tVCPUS\tGPUS\tSPOT\tUSD/H\tASG DESIRED\tECS TASKS\tSAGEMAKER")
+	for _, r := range c.Regions {
+		if !r.InUse() && r.Error == "" {
+			continue
+		}
+		if r.Error != "" {
+			fmt.Fprintf(tw, "  %s\tNOT READ: %s\n", r.Region, r.Error)
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%.2f\t%d\t%d\t%d\n", r.Region, r.Instances, r.VCPUs, r.GPUs, r.Spot,
+			r.HourlyBurnUSD, r.ASGDesired, r.ECSTasks, r.SageMakerRunning)
+	}
+	tw.Flush()
+	for _, g := range c.Gaps {
+		fmt.Fprintf(w, "  gap: %s\n", g)
+	}
+	fmt.Fprintln(w)
 }
