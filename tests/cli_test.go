@@ -221,7 +221,7 @@ func TestCLIHelpAndUsage(t *testing.T) {
 		}
 		golden(t, "help-"+cmd, out)
 	}
-	for _, args := range [][]string{{}, {"bogus"}, {"scan", "--no-such-flag"}, {"restore", "--trip", "x", "--latest"}, {"status", "extra"}} {
+	for _, args := range [][]string{{}, {"bogus"}, {"scan", "--no-such-flag"}, {"restore", "--trip", "x", "--latest"}, {"status", "extra"}, {"scan", "--role", "Admin"}, {"trip", "--account-concurrency", "2"}, {"status", "--org", "--account-concurrency", "0"}} {
 		if code, _, _ := r.run(args...); code != cli.ExitUsage {
 			t.Errorf("killswitch %q: exit %d, want %d", args, code, cli.ExitUsage)
 		}

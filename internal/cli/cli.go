@@ -101,6 +101,20 @@ func Run(ctx context.Context, e Env, args []string) int {
 			}
 			return ExitUsage
 		}
+		if !c.org {
+			// The org flags mean nothing for one account: saying so beats
+			// a scan of one account that the operator took for the org's.
+			stray := ""
+			fs.Visit(func(f *flag.Flag) {
+				if f.Name == "role" || f.Name == "account-concurrency" {
+					stray = f.Name
+				}
+			})
+			if stray != "" {
+				fmt.Fprintf(e.Stderr, "killswitch %s: --%s is for --org only\n", cmd.name, stray)
+				return ExitUsage
+			}
+		}
 		if fs.NArg() > 0 {
 			fmt.Fprintf(e.Stderr, "killswitch %s: unexpected argument %q (see --help)\n", cmd.name, fs.Arg(0))
 			return ExitUsage

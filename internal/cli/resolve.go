@@ -29,6 +29,10 @@ type common struct {
 	fromStack                                bool
 	apply, disarm, latest                    bool
 	trip, reason                             string
+	// --org: every account of the organization, entered through role.
+	org                bool
+	role               string
+	accountConcurrency int
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -64,6 +68,16 @@ type resolved struct {
 // environment, overridden by the stack's outputs (and with fromStack, the
 // deployed function's whole environment), overridden by the flags.
 func resolve(ctx context.Context, e Env, c *common) (*resolved, error) {
+	cfg, err := loadConfig(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return resolveIn(ctx, e, c, cfg, false)
+}
+
+// loadConfig is the one aws.Config the command starts from; --org copies
+// it per account.
+func loadConfig(ctx context.Context, c *common) (aws.Config, error) {
 	var extra []func(*config.LoadOptions) error
 	if c.profile != "" {
 		extra = append(extra, config.WithSharedConfigProfile(c.profile))
@@ -71,10 +85,14 @@ func resolve(ctx context.Context, e Env, c *common) (*resolved, error) {
 	if c.region != "" {
 		extra = append(extra, config.WithRegion(c.region))
 	}
-	cfg, err := awsconfig.Load(ctx, awsconfig.Options{MaxAttempts: 5}, extra...)
-	if err != nil {
-		return nil, err
-	}
+	return awsconfig.Load(ctx, awsconfig.Options{MaxAttempts: 5}, extra...)
+}
+
+// resolveIn resolves the settings in the account cfg reaches. With
+// member, the account's StackSet instance stack is looked for first: an
+// org deploy names it StackSet-killswitch-member-<uuid>, not --stack, and
+// its outputs name that account's own bucket and latch.
+func resolveIn(ctx context.Context, e Env, c *common, cfg aws.Config, member bool) (*resolved, error) {
 	r := &resolved{cfg: cfg, function: guard.FunctionName}
 	vars := map[string]string{}
 	for _, st := range settings.All {
@@ -83,14 +101,24 @@ func resolve(ctx context.Context, e Env, c *common) (*resolved, error) {
 		}
 	}
 
-	outputs, err := describeStack(ctx, cloudformation.NewFromConfig(cfg), c.stack)
+	cf := cloudformation.NewFromConfig(cfg)
+	stack := c.stack
+	if member {
+		switch ms, err := findMemberStack(ctx, cf); {
+		case err == nil:
+			stack = aws.ToString(ms.StackName)
+		case !errors.Is(err, errNoMemberStack):
+			r.notes = append(r.notes, fmt.Sprintf("could not look for the StackSet instance stack in %s (%v): trying stack %s", cfg.Region, err, stack))
+		}
+	}
+	outputs, err := describeStack(ctx, cf, stack)
 	switch {
 	case errors.Is(err, errNoStack):
-		r.notes = append(r.notes, fmt.Sprintf("no stack %s in %s: using flags and KILLSWITCH_* variables", c.stack, cfg.Region))
+		r.notes = append(r.notes, fmt.Sprintf("no stack %s in %s: using flags and KILLSWITCH_* variables", stack, cfg.Region))
 	case err != nil:
-		r.notes = append(r.notes, fmt.Sprintf("could not read stack %s in %s (%v): using flags and KILLSWITCH_* variables", c.stack, cfg.Region, err))
+		r.notes = append(r.notes, fmt.Sprintf("could not read stack %s in %s (%v): using flags and KILLSWITCH_* variables", stack, cfg.Region, err))
 	default:
-		r.notes = append(r.notes, fmt.Sprintf("settings from stack %s in %s", c.stack, cfg.Region))
+		r.notes = append(r.notes, fmt.Sprintf("settings from stack %s in %s", stack, cfg.Region))
 		for out, env := range stackOutputs {
 			if v := outputs[out]; v != "" {
 				vars[env] = v

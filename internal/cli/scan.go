@@ -16,8 +16,9 @@ import (
 
 var scanCommand = command{
 	name: "scan", summary: "read-only census of every enabled region (exit 3 when something is found)",
-	usage: "scan [--regions r1,r2] [--json]",
+	usage: "scan [--org [--role NAME]] [--regions r1,r2] [--json]",
 	flags: func(fs *flag.FlagSet, c *common) {
+		orgFlags(fs, c)
 		fs.StringVar(&c.regions, "regions", "", "comma-separated `regions` to scan instead of every enabled region")
 	},
 	run: runScan,
@@ -25,8 +26,9 @@ var scanCommand = command{
 
 var tripCommand = command{
 	name: "trip", summary: "show what the switch would contain (dry run); --apply contains for real",
-	usage: "trip [--apply] [--from-stack] [--reason TEXT] [--regions r1,r2] [--json]",
+	usage: "trip [--org [--role NAME]] [--apply] [--from-stack] [--reason TEXT] [--regions r1,r2] [--json]",
 	flags: func(fs *flag.FlagSet, c *common) {
+		orgFlags(fs, c)
 		fs.BoolVar(&c.apply, "apply", false, "contain for real, as the function would (default: a dry run that changes nothing)")
 		fs.BoolVar(&c.fromStack, "from-stack", false, "read the deployed function's own settings, so the plan is exactly the function's")
 		fs.StringVar(&c.reason, "reason", "", "why you trip it, for the latch and the owner's notice")
@@ -42,19 +44,60 @@ type scanJSON struct {
 	Report *engine.Report `json:"report"`
 }
 
+// outcome is what one account's scan, trip or status came to: in
+// single-account mode the command's result, with --org one account's.
+type outcome struct {
+	code int
+	// summary is the account's progress line with --org.
+	summary string
+	// rep is the engine's report, for the organization's totals; nil for
+	// status.
+	rep *engine.Report
+	// doc is the --json document.
+	doc any
+	// err says why code is ExitFailed, for stderr.
+	err error
+}
+
 func runScan(ctx context.Context, e Env, c *common, _ []string) int {
+	if c.org {
+		return runOrg(ctx, e, c, "scan", func(ctx context.Context, _ *orgRun, _ orgAccount, r *resolved, w io.Writer, opts ...app.Option) outcome {
+			return scanAccount(ctx, r, c, w, opts...)
+		})
+	}
 	r, err := resolve(ctx, e, c)
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "killswitch scan: %v\n", err)
 		return ExitFailed
 	}
+	return finish(e, "scan", c, scanAccount(ctx, r, c, e.Stdout, progress(e.Stderr, "")))
+}
+
+// finish writes a single-account outcome's --json document and its error,
+// and returns its exit code.
+func finish(e Env, cmd string, c *common, o outcome) int {
+	if c.json {
+		if err := writeJSON(e.Stdout, o.doc); err != nil {
+			fmt.Fprintf(e.Stderr, "killswitch %s: %v\n", cmd, err)
+			return ExitFailed
+		}
+	}
+	if o.err != nil {
+		fmt.Fprintf(e.Stderr, "killswitch %s: %v\n", cmd, o.err)
+	}
+	return o.code
+}
+
+// scanAccount scans the account r reaches, writing its tables to w
+// unless --json.
+func scanAccount(ctx context.Context, r *resolved, c *common, w io.Writer, opts ...app.Option) outcome {
 	// The account-wide IAM kinds list every principal, which is not what a
 	// census of running things is for; the quarantine's state is shown
 	// from the status instead.
-	a := r.build(progress(e.Stderr), app.WithRegions(splitRegions(c.regions)), app.WithKinds(func(k engine.Kind) bool {
+	a := r.build(append(opts, app.WithRegions(splitRegions(c.regions)), app.WithKinds(func(k engine.Kind) bool {
 		g, ok := k.(engine.Global)
 		return !ok || !g.Global()
-	}))
+	}))...)
 	policy := a.Policy
 	policy.DryRun = true
 	st := readStatus(ctx, r, a)
@@ -65,36 +108,37 @@ func runScan(ctx context.Context, e Env, c *common, _ []string) int {
 		cen = a.Census.Take(ctx)
 	}
 	rep := a.Engine.Run(ctx, policy)
-	if c.json {
-		if err := writeJSON(e.Stdout, scanJSON{Status: st, Census: cen, Report: rep}); err != nil {
-			fmt.Fprintf(e.Stderr, "killswitch scan: %v\n", err)
-			return ExitFailed
-		}
-	} else {
-		fmt.Fprintf(e.Stdout, "killswitch scan: %d region(s), read-only\n", rep.Totals.Regions)
-		writeStatusLines(e.Stdout, st)
-		fmt.Fprintln(e.Stdout)
+	o := outcome{code: ExitOK, rep: rep, doc: scanJSON{Status: st, Census: cen, Report: rep},
+		summary: fmt.Sprintf("%d found, %d left alone, in %d region(s)", rep.Totals.Changed, rep.Totals.Refused, regionsWithFinds(rep))}
+	if !c.json {
+		fmt.Fprintf(w, "killswitch scan: %d region(s), read-only\n", rep.Totals.Regions)
+		writeStatusLines(w, st)
+		fmt.Fprintln(w)
 		if cen != nil {
-			writeCensus(e.Stdout, cen)
+			writeCensus(w, cen)
 		}
-		writeTables(e.Stdout, rep)
-		fmt.Fprintf(e.Stdout, "Found %d resource(s) the switch would contain, %d left alone, in %d region(s).\n",
+		writeTables(w, rep)
+		fmt.Fprintf(w, "Found %d resource(s) the switch would contain, %d left alone, in %d region(s).\n",
 			rep.Totals.Changed, rep.Totals.Refused, regionsWithFinds(rep))
 	}
 	switch {
 	case len(rep.FailedRegions()) > 0 || rep.RegionDiscoveryError != "":
-		fmt.Fprintf(e.Stderr, "killswitch scan: incomplete: %v\n", rep.Err())
-		return ExitFailed
+		o.code, o.err = ExitFailed, fmt.Errorf("incomplete: %v", rep.Err())
 	case rep.Totals.Changed > 0:
-		return ExitFound
+		o.code = ExitFound
 	}
-	return ExitOK
+	return o
 }
 
 func runTrip(ctx context.Context, e Env, c *common, _ []string) int {
 	if c.apply && c.regions != "" {
 		fmt.Fprintln(e.Stderr, "killswitch trip: --regions is for a dry run only: a real trip sweeps every enabled region, as the function does")
 		return ExitUsage
+	}
+	if c.org {
+		return runOrg(ctx, e, c, "trip", func(ctx context.Context, _ *orgRun, _ orgAccount, r *resolved, w io.Writer, opts ...app.Option) outcome {
+			return tripAccount(ctx, r, c, w, opts...)
+		})
 	}
 	r, err := resolve(ctx, e, c)
 	if err != nil {
@@ -104,64 +148,75 @@ func runTrip(ctx context.Context, e Env, c *common, _ []string) int {
 	for _, n := range r.notes {
 		fmt.Fprintf(e.Stderr, "killswitch trip: %s\n", n)
 	}
+	return finish(e, "trip", c, tripAccount(ctx, r, c, e.Stdout, progress(e.Stderr, "")))
+}
+
+// tripAccount plans (or with --apply, makes) the trip of the account r
+// reaches, writing its tables to w unless --json.
+func tripAccount(ctx context.Context, r *resolved, c *common, w io.Writer, opts ...app.Option) outcome {
 	if !c.apply {
-		a := r.build(progress(e.Stderr), app.WithRegions(splitRegions(c.regions)))
+		a := r.build(append(opts, app.WithRegions(splitRegions(c.regions)))...)
 		policy := a.Policy
 		policy.DryRun = true
 		rep := a.Engine.Run(ctx, policy)
+		o := outcome{code: ExitOK, rep: rep, doc: rep, err: rep.Err(),
+			summary: fmt.Sprintf("would contain %d, leave %d alone, in %d region(s)", rep.Totals.Changed, rep.Totals.Refused, regionsWithFinds(rep))}
+		if o.err != nil {
+			o.code = ExitFailed
+		}
 		if c.json {
-			return jsonExit(e, "trip", rep, rep.Err())
+			return o
 		}
-		fmt.Fprintf(e.Stdout, "killswitch trip: DRY RUN - nothing was changed. The plan (%s):\n\n", app.PolicyLine(r.settings))
-		writeTables(e.Stdout, rep)
-		fmt.Fprintf(e.Stdout, "Would contain %d resource(s), leave %d alone, in %d region(s). Run with --apply to contain.\n",
+		fmt.Fprintf(w, "killswitch trip: DRY RUN - nothing was changed. The plan (%s):\n\n", app.PolicyLine(r.settings))
+		writeTables(w, rep)
+		fmt.Fprintf(w, "Would contain %d resource(s), leave %d alone, in %d region(s). Run with --apply to contain.\n",
 			rep.Totals.Changed, rep.Totals.Refused, regionsWithFinds(rep))
-		if err := rep.Err(); err != nil {
-			fmt.Fprintf(e.Stderr, "killswitch trip: %v\n", err)
-			return ExitFailed
-		}
-		return ExitOK
+		return o
 	}
 
-	a := r.build(progress(e.Stderr))
+	a := r.build(opts...)
 	reason := c.reason
 	if reason == "" {
 		reason = "killswitch trip --apply from the CLI"
 	}
 	event, _ := json.Marshal(map[string]string{"killswitch": "trip", "reason": reason})
 	res, herr := a.Handler.Handle(ctx, event)
-	if c.json {
-		return jsonExit(e, "trip", res, herr)
+	o := outcome{code: ExitOK, doc: res, err: herr}
+	if herr != nil {
+		o.code = ExitFailed
 	}
 	if res != nil && res.Report != nil {
 		rep := res.Report
-		head := "CONTAINED"
-		if rep.DryRun {
-			head = "DRY RUN (the deployed settings say dryRun) - nothing was changed"
-		}
-		fmt.Fprintf(e.Stdout, "killswitch trip: %s (%s)\n\n", head, app.PolicyLine(r.settings))
-		writeTables(e.Stdout, rep)
-		fmt.Fprintf(e.Stdout, "Contained %d resource(s), left %d alone, %d failed, in %d region(s).\n",
-			rep.Totals.Changed, rep.Totals.Refused, rep.Totals.Failed, regionsWithFinds(rep))
-		if rep.Manifest != "" {
-			fmt.Fprintf(e.Stdout, "Restore manifest: %s\n", rep.Manifest)
-		}
-		if rep.ManifestError != "" {
-			fmt.Fprintf(e.Stdout, "RESTORE WILL BE MANUAL: %s\n", rep.ManifestError)
-		}
-		if res.Latch != nil && res.Latch.Tripped {
-			fmt.Fprintf(e.Stdout, "The switch is TRIPPED: the schedule re-sweeps until `killswitch disarm`.\n")
-		}
+		o.rep = rep
+		o.summary = fmt.Sprintf("contained %d, left %d alone, %d failed, in %d region(s)", rep.Totals.Changed, rep.Totals.Refused, rep.Totals.Failed, regionsWithFinds(rep))
 	}
-	if herr != nil {
-		fmt.Fprintf(e.Stderr, "killswitch trip: %v\n", herr)
-		return ExitFailed
+	if c.json || res == nil || res.Report == nil {
+		return o
 	}
-	return ExitOK
+	rep := res.Report
+	head := "CONTAINED"
+	if rep.DryRun {
+		head = "DRY RUN (the deployed settings say dryRun) - nothing was changed"
+	}
+	fmt.Fprintf(w, "killswitch trip: %s (%s)\n\n", head, app.PolicyLine(r.settings))
+	writeTables(w, rep)
+	fmt.Fprintf(w, "Contained %d resource(s), left %d alone, %d failed, in %d region(s).\n",
+		rep.Totals.Changed, rep.Totals.Refused, rep.Totals.Failed, regionsWithFinds(rep))
+	if rep.Manifest != "" {
+		fmt.Fprintf(w, "Restore manifest: %s\n", rep.Manifest)
+	}
+	if rep.ManifestError != "" {
+		fmt.Fprintf(w, "RESTORE WILL BE MANUAL: %s\n", rep.ManifestError)
+	}
+	if res.Latch != nil && res.Latch.Tripped {
+		fmt.Fprintf(w, "The switch is TRIPPED: the schedule re-sweeps until `killswitch disarm`.\n")
+	}
+	return o
 }
 
-// progress prints one line per region as its sweep finishes.
-func progress(w io.Writer) app.Option {
+// progress prints one line per region as its sweep finishes; with --org
+// prefix names the account, whose regions finish among the others'.
+func progress(w io.Writer, prefix string) app.Option {
 	return app.WithProgress(func(rr engine.RegionReport) {
 		found, errs := 0, []string{}
 		for _, kr := range rr.Kinds {
@@ -173,7 +228,7 @@ func progress(w io.Writer) app.Option {
 		if rr.Error != "" {
 			errs = append(errs, rr.Error)
 		}
-		line := fmt.Sprintf("  %-15s %d found", rr.Region, found)
+		line := fmt.Sprintf("  %s%-15s %d found", prefix, rr.Region, found)
 		if len(errs) > 0 {
 			line += "; FAILED: " + strings.Join(errs, "; ")
 		}

@@ -17,7 +17,8 @@ import (
 
 var statusCommand = command{
 	name: "status", summary: "armed or tripped, the last trip and its manifest, the quarantine",
-	usage: "status [--json]",
+	usage: "status [--org [--role NAME]] [--json]",
+	flags: orgFlags,
 	run:   runStatus,
 }
 
@@ -47,6 +48,11 @@ func (s statusReport) failed() bool {
 }
 
 func runStatus(ctx context.Context, e Env, c *common, _ []string) int {
+	if c.org {
+		return runOrg(ctx, e, c, "status", func(ctx context.Context, run *orgRun, acct orgAccount, r *resolved, w io.Writer, _ ...app.Option) outcome {
+			return orgStatusAccount(ctx, run, acct, r, c, w)
+		})
+	}
 	r, err := resolve(ctx, e, c)
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "killswitch status: %v\n", err)
