@@ -7,12 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
+
 	"github.com/killswitch/killswitch/internal/census"
 	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/notify"
 	"github.com/killswitch/killswitch/internal/trigger"
-	"strings"
-	"time"
 )
 
 // armed is a scheduled run while the latch is not tripped: the census, and
