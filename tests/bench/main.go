@@ -41,7 +41,6 @@ import (
 	"github.com/killswitch/killswitch/internal/awsconfig"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/handler"
-	"github.com/killswitch/killswitch/internal/resources"
 	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/tests/internal/apicount"
 	"github.com/killswitch/killswitch/tests/internal/attack"
@@ -60,9 +59,19 @@ type scenario struct {
 	target  string
 }
 
+// scaleRegions are 30 regions moto serves (the built-in fallback list holds
+// newer regions moto does not know).
+var scaleRegions = []string{
+	"af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+	"ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+	"ap-southeast-5", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2",
+	"eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1",
+	"me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1",
+}
+
 func scenarios(only string) []scenario {
 	scale := attack.Plan{
-		Regions:   append([]string(nil), resources.KnownRegions[:30]...),
+		Regions:   scaleRegions,
 		Instances: 5000,
 		// Large launches keep seeding short (about 100 RunInstances).
 		PerLaunch: 50,
