@@ -262,13 +262,20 @@ func overrideJSON(key string, v any) (json.RawMessage, error) {
 	if !ok {
 		return nil, unknownKey(key)
 	}
+	return commandLineJSON(f.kind, v)
+}
+
+// commandLineJSON turns one -c value into JSON of its kind: a value given
+// on the command line arrives as a string (lists comma-separated, strings
+// bare); one from a JSON block arrives typed and is encoded as it is.
+func commandLineJSON(k kind, v any) (json.RawMessage, error) {
 	s, isString := v.(string)
 	if !isString {
 		b, err := json.Marshal(v)
 		return b, err
 	}
 	s = strings.TrimSpace(s)
-	switch f.kind {
+	switch k {
 	case kindString:
 		if strings.HasPrefix(s, `"`) && json.Valid([]byte(s)) {
 			return json.RawMessage(s), nil
@@ -292,7 +299,7 @@ func overrideJSON(key string, v any) (json.RawMessage, error) {
 		return json.RawMessage("[" + s + "]"), nil
 	default:
 		if !json.Valid([]byte(s)) {
-			// Let setField report the type error with the original text.
+			// Let the caller report the type error with the original text.
 			b, _ := json.Marshal(s)
 			return b, nil
 		}

@@ -318,34 +318,7 @@ func orgOverrideJSON(key string, v any) (json.RawMessage, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s.%s: unknown key (known keys: %s)", OrgContextKey, key, orgKnownKeys())
 	}
-	s, isString := v.(string)
-	if !isString {
-		return json.Marshal(v)
-	}
-	s = strings.TrimSpace(s)
-	switch f.kind {
-	case kindString:
-		if strings.HasPrefix(s, `"`) && json.Valid([]byte(s)) {
-			return json.RawMessage(s), nil
-		}
-		return json.Marshal(s)
-	case kindStringList:
-		if strings.HasPrefix(s, "[") {
-			return json.RawMessage(s), nil
-		}
-		items := []string{}
-		for _, item := range strings.Split(s, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				items = append(items, item)
-			}
-		}
-		return json.Marshal(items)
-	default:
-		if json.Valid([]byte(s)) {
-			return json.RawMessage(s), nil
-		}
-		return json.Marshal(s) // the type error names the text as given
-	}
+	return commandLineJSON(f.kind, v)
 }
 
 // parseOverrides reads killswitchOrg.overrides: a list of
