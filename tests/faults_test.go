@@ -26,12 +26,15 @@ import (
 // the kill switch's own calls pass through the proxy.
 
 // fastRetries keeps the fault tests quick: the SDK's adaptive retryer with
-// the production attempt count, but short backoff and attempt timeouts.
+// the production attempt count, but short backoff. The attempt and dial
+// timeouts stay generous: no test here waits on them (a hung region is cut
+// by its injected region timer), and a short one would fail a slow moto
+// answer on a loaded machine, which is not a fault under test.
 var fastRetries = awsconfig.Options{
 	MaxAttempts:    10,
 	MaxBackoff:     100 * time.Millisecond,
-	AttemptTimeout: 2 * time.Second,
-	DialTimeout:    500 * time.Millisecond,
+	AttemptTimeout: time.Minute,
+	DialTimeout:    10 * time.Second,
 }
 
 // behindProxy starts a fault proxy in front of moto and points the rig's
@@ -77,7 +80,7 @@ func mutatingCalls(c *apicount.Counter, region string) int {
 
 func TestFaultThrottled30PercentStillContainsEverything(t *testing.T) {
 	r := newRig(t, attack.OriginStory(), nil)
-	p := behindProxy(t, r, faultproxy.Config{Seed: 30, ThrottleFraction: 0.30}, fastRetries)
+	p := behindProxy(t, r, faultproxy.Config{Seed: 30, ThrottleFraction: 0.30, MaxThrottlesPerCall: 5}, fastRetries)
 
 	start := time.Now()
 	res, err := r.invoke(budgetActual)
@@ -100,9 +103,9 @@ func TestFaultThrottled30PercentStillContainsEverything(t *testing.T) {
 	if sns := p.Sum("sns", "", ""); sns.Throttled != 0 {
 		t.Errorf("SNS calls were throttled although faults apply to EC2 only: %+v", sns)
 	}
-	t.Logf("30%% throttled: %d attacker instances over %d regions contained in %v; EC2 calls %d, attempts %d; proxy: %d requests, %d throttled (%.0f%%)",
+	t.Logf("30%% throttled: %d attacker instances over %d regions contained in %v; EC2 calls %d, attempts %d; proxy: %d requests, %d throttled (%.0f%%), %d limited by the buckets",
 		len(r.seeded.Attackers()), len(attack.OriginStory().Regions), elapsed.Round(time.Millisecond),
-		r.calls.Calls("EC2", "", ""), r.calls.Attempts("EC2", "", ""), ec2.Requests, ec2.Throttled, 100*share)
+		r.calls.Calls("EC2", "", ""), r.calls.Attempts("EC2", "", ""), ec2.Requests, ec2.Throttled, 100*share, ec2.Limited)
 }
 
 // regionTimers stands in for the engine's per-region timeout: a region
@@ -290,7 +293,7 @@ func TestFaultDeadRegionHangingIsCutByRegionTimeout(t *testing.T) {
 func TestFaultThreeDeliveriesOfOneEventActOnce(t *testing.T) {
 	r := newRig(t, smallStory(), nil)
 	// A bit of latency and throttling, so the deliveries meet a busy API.
-	p := behindProxy(t, r, faultproxy.Config{Seed: 3, Latency: 5 * time.Millisecond, Jitter: 5 * time.Millisecond, ThrottleFraction: 0.1}, fastRetries)
+	p := behindProxy(t, r, faultproxy.Config{Seed: 3, Latency: 5 * time.Millisecond, Jitter: 5 * time.Millisecond, ThrottleFraction: 0.1, MaxThrottlesPerCall: 5}, fastRetries)
 
 	var after []map[string]string
 	for delivery := 1; delivery <= 3; delivery++ {
