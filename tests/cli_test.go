@@ -158,11 +158,23 @@ func TestCLIGolden(t *testing.T) {
 	}
 	golden(t, "trip-dry-run", out)
 
+	// One run of the stack's schedule while armed, with caps this false
+	// alarm's GPUs stay under: its census is what status shows.
+	armed := *r.rig
+	armed.settings.MaxRunningInstances, armed.settings.MaxVCPUs, armed.settings.MaxGPUs = 100, 1000, 100
+	armed.settings.MaxHourlyBurnUSD, armed.settings.MaxRegionsInUse = 1000, 10
+	res, err := armed.invokeIn([]string{"eu-west-1", "us-east-1"}, scheduledEvent(t))
+	if err != nil || res.Tripped || res.Census == nil {
+		t.Fatalf("scheduled run while armed: tripped %v, census %v, error %v", res != nil && res.Tripped, res != nil && res.Census != nil, err)
+	}
 	code, out, _ = r.run("status")
 	if code != cli.ExitOK {
 		t.Errorf("status while armed: exit %d", code)
 	}
 	golden(t, "status-armed", out)
+	if want := "  Census:      YYYY-MM-DD HH:MM:SS UTC: " + res.Census.Summary() + "\n"; !strings.Contains(normalise(out), want) {
+		t.Errorf("status does not show the schedule's census %q:\n%s", want, out)
+	}
 
 	r.trip()
 	code, out, _ = r.run("status")

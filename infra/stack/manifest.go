@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"path"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -16,6 +18,7 @@ import (
 const (
 	ManifestExpiryDays           = 400
 	ManifestNoncurrentExpiryDays = 90
+	CensusNoncurrentExpiryDays   = 1
 )
 
 // newManifestBucket is the bucket the function writes its restore manifest
@@ -37,6 +40,12 @@ func newManifestBucket(stack awscdk.Stack) awss3.Bucket {
 			Expiration:                          awscdk.Duration_Days(jsii.Number(ManifestExpiryDays)),
 			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(ManifestNoncurrentExpiryDays)),
 			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+		}, {
+			// The schedule overwrites the census record on every run; its
+			// old versions are worth nothing after a day.
+			Id:                          jsii.String("ExpireOldCensusRecords"),
+			Prefix:                      jsii.String(censusPrefix),
+			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(CensusNoncurrentExpiryDays)),
 		}},
 	})
 	suppress(b, "AwsSolutions-S1",
@@ -49,10 +58,23 @@ func newManifestBucket(stack awscdk.Stack) awss3.Bucket {
 // objects of the fixed-name bucket.
 const ManifestObjects = guard.ManifestBucketARN + "/trips/*"
 
+// CensusObject is the one object the schedule overwrites with its newest
+// census, for `killswitch status`.
+const CensusObject = guard.ManifestBucketARN + "/" + guard.CensusRecordKey
+
+var censusPrefix = path.Dir(guard.CensusRecordKey) + "/"
+
 // grantManifest lets the function write its manifest objects and read
-// them back to verify them. It never lists or deletes: listing is the
-// operator's CLI's job, with the operator's credentials.
+// them back to verify them, and overwrite the census record. It never
+// lists or deletes: listing is the operator's CLI's job, with the
+// operator's credentials.
 func grantManifest(role awsiam.Role) {
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("RecordTheNewestCensus"),
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings("s3:PutObject"),
+		Resources: jsii.Strings(resolvePseudo(CensusObject)),
+	}))
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("WriteAndVerifyTheRestoreManifest"),
 		Effect:    awsiam.Effect_ALLOW,

@@ -31,6 +31,10 @@ func TestManifestBucket(t *testing.T) {
 				"Status", "Enabled",
 				"ExpirationInDays", stack.ManifestExpiryDays,
 				"NoncurrentVersionExpiration", m("NoncurrentDays", stack.ManifestNoncurrentExpiryDays),
+			), m(
+				"Status", "Enabled",
+				"Prefix", "census/",
+				"NoncurrentVersionExpiration", m("NoncurrentDays", stack.CensusNoncurrentExpiryDays),
 			))),
 		))
 	})

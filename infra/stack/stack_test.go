@@ -383,8 +383,9 @@ func TestFunctionRoleIsLeastPrivilege(t *testing.T) {
 					"logs:PutLogEvents":    {js(getAtt(logGroup, "Arn"))},
 					"ssm:GetParameter":     {js(latchArn(latch))},
 					"ssm:PutParameter":     {js(latchArn(latch))},
-					// the restore manifest: written and read back, never listed or deleted
-					"s3:PutObject": {js(manifestObjects)},
+					// the restore manifest: written and read back, never listed or
+					// deleted; and the one census record, overwritten
+					"s3:PutObject": {js(manifestObjects), js(cfnResource(stack.CensusObject))},
 					"s3:GetObject": {js(manifestObjects)},
 				},
 				"Deny": {},

@@ -184,12 +184,22 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		FunctionName:   o.functionName,
 		Journal:        journal,
 		Census:         takeCensus,
+		CensusLog:      censusLog(manifests),
 		Caps:           caps,
 		SelfTest:       selfTest,
 		Metrics:        metricsWriter(o.metrics),
 	}, log)
 	return &App{Settings: s, Policy: policy, Kinds: kinds, Engine: eng, Publisher: pub, Handler: h,
 		Manifests: manifests, Latch: store, Census: takeCensus}
+}
+
+// censusLog is where the census is recorded: the manifest bucket, when one
+// is set. A nil *manifest.Store must stay a nil interface.
+func censusLog(m *manifest.Store) handler.CensusRecorder {
+	if m == nil {
+		return nil
+	}
+	return m
 }
 
 func metricsWriter(w io.Writer) *metrics.Writer {

@@ -164,7 +164,7 @@ break-glass principal): the quarantine denies the calls a restore makes.
 	"status": `Whether the switch is armed or tripped, since when and why; the re-sweeps
 and relaunches caught; the last trip and its restore manifest; whether the
 quarantine policy is attached, and to how many principals; and when the last
-re-sweep and self-test ran.
+census (with what it counted), re-sweep and self-test ran.
 `,
 	"disarm": `Clears the latch, exactly as the manual invoke does: the scheduled re-sweeps
 stop containing. Disarming undoes nothing; see 'killswitch restore'.

@@ -419,7 +419,7 @@ func orgStatusAccount(ctx context.Context, run *orgRun, acct orgAccount, r *reso
 	if st.failed() {
 		o.code = ExitFailed
 		var parts []string
-		for _, e := range []string{st.LatchError, st.ManifestError, st.QuarantineError} {
+		for _, e := range []string{st.LatchError, st.ManifestError, st.CensusError, st.QuarantineError} {
 			if e != "" {
 				parts = append(parts, e)
 			}

@@ -34,6 +34,12 @@ type statusReport struct {
 	ManifestItems int    `json:"manifestItems,omitempty"`
 	Sweeps        int    `json:"sweeps,omitempty"`
 	ManifestError string `json:"manifestError,omitempty"`
+	// LastCensus is when the schedule's newest census ran, and
+	// CensusSummary what it saw; both empty when none is recorded.
+	LastCensus    time.Time `json:"lastCensus,omitzero"`
+	CensusSummary string    `json:"censusSummary,omitempty"`
+	CensusRecord  string    `json:"censusRecord,omitempty"`
+	CensusError   string    `json:"censusError,omitempty"`
 	// Quarantined counts the principals the quarantine policy is attached
 	// to; -1 when it could not be read or no policy is configured.
 	QuarantinePolicy string   `json:"quarantinePolicy,omitempty"`
@@ -44,7 +50,7 @@ type statusReport struct {
 
 // failed says whether some part of the status could not be read.
 func (s statusReport) failed() bool {
-	return s.LatchError != "" || s.ManifestError != "" || s.QuarantineError != ""
+	return s.LatchError != "" || s.ManifestError != "" || s.CensusError != "" || s.QuarantineError != ""
 }
 
 func runStatus(ctx context.Context, e Env, c *common, _ []string) int {
@@ -90,6 +96,7 @@ func readStatus(ctx context.Context, r *resolved, a *app.App) statusReport {
 		st.Latch = &l
 	}
 
+	readCensus(ctx, a, &st)
 	if a.Manifests == nil {
 		st.ManifestError = "no manifest bucket configured (--bucket, the stack output ManifestBucketName, or KILLSWITCH_MANIFEST_BUCKET)"
 	} else if trip, err := a.Manifests.Latest(ctx); errors.Is(err, manifest.ErrNoTrips) {
@@ -114,6 +121,24 @@ func readStatus(ctx context.Context, r *resolved, a *app.App) statusReport {
 	return st
 }
 
+// readCensus reads the newest census the schedule recorded in the
+// manifest bucket.
+func readCensus(ctx context.Context, a *app.App, st *statusReport) {
+	if a.Manifests == nil {
+		st.CensusError = "no manifest bucket configured, which is where the schedule records its census"
+		return
+	}
+	st.CensusRecord = a.Manifests.CensusLocation()
+	c, err := a.Manifests.LatestCensus(ctx)
+	switch {
+	case errors.Is(err, manifest.ErrNoCensus):
+	case err != nil:
+		st.CensusError = err.Error()
+	default:
+		st.LastCensus, st.CensusSummary = c.At, c.Summary()
+	}
+}
+
 func writeStatusLines(w io.Writer, st statusReport) {
 	line := func(k, format string, args ...any) {
 		fmt.Fprintf(w, "  %-12s %s\n", k+":", fmt.Sprintf(format, args...))
@@ -129,6 +154,16 @@ func writeStatusLines(w io.Writer, st statusReport) {
 		if !l.DisarmedAt.IsZero() {
 			line("Disarmed", "%s: %s", stamp(l.DisarmedAt), orNone(l.DisarmReason))
 		}
+	}
+	switch {
+	case st.CensusError != "":
+		line("Census", "UNKNOWN: %s", st.CensusError)
+	case st.LastCensus.IsZero():
+		line("Census", "none recorded in %s (the schedule takes one on every run while armed)", st.CensusRecord)
+	case st.Latch != nil && st.Latch.Tripped && st.LastCensus.Before(st.Latch.Since):
+		line("Census", "%s, before the trip (while tripped the schedule re-sweeps instead): %s", stamp(st.LastCensus), st.CensusSummary)
+	default:
+		line("Census", "%s: %s", stamp(st.LastCensus), st.CensusSummary)
 	}
 	if st.Latch != nil {
 		line("Self-test", "%s", stampOr(st.Latch.LastSelfTest, "not run yet"))

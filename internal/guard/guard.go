@@ -28,6 +28,9 @@ const (
 	// global, so the account and region make it unique; fixed, so the
 	// quarantine can name it before it exists.
 	ManifestBucketName = "killswitch-manifests-${Account}-${Region}"
+	// CensusRecordKey is the one object in that bucket the schedule
+	// overwrites with its newest census, for `killswitch status`.
+	CensusRecordKey = "census/latest.json"
 )
 
 // The kill switch's own roles all live under RolePath with one of these

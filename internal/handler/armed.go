@@ -35,6 +35,13 @@ func (h *Handler) armed(ctx context.Context, res *Result, nc notify.Context, st 
 	for _, g := range c.Gaps {
 		h.log.Warn("census gap", "gap", g)
 	}
+	if h.cfg.CensusLog != nil {
+		// Only `killswitch status` reads it: a failed write is logged and
+		// fails nothing, since the census itself and its caps still worked.
+		if err := h.cfg.CensusLog.SaveCensus(ctx, c); err != nil {
+			h.log.Error("could not record the census for `killswitch status`", "error", err)
+		}
+	}
 
 	now := h.cfg.Now().UTC()
 	if breaches := h.cfg.Caps.Evaluate(c); len(breaches) > 0 {

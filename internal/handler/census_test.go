@@ -2,6 +2,7 @@ package handler_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,17 @@ func (f *fakeCensus) Take(context.Context) *census.Census {
 	f.takes++
 	c := f.c
 	return &c
+}
+
+// fakeCensusLog records what the handler saves for `killswitch status`.
+type fakeCensusLog struct {
+	saved []census.Census
+	err   error
+}
+
+func (f *fakeCensusLog) SaveCensus(_ context.Context, c *census.Census) error {
+	f.saved = append(f.saved, *c)
+	return f.err
 }
 
 type fakeSelfTest struct {
@@ -73,9 +85,9 @@ func TestArmedScheduledRun(t *testing.T) {
 			t.Parallel()
 			store, c := &memLatch{st: tc.latch}, &clock{t: t0}
 			pub, sw := &fakePublisher{}, &fakeSweeper{}
-			fc, ft := &fakeCensus{c: tc.census}, &fakeSelfTest{res: tc.selfTest}
+			fc, ft, fl := &fakeCensus{c: tc.census}, &fakeSelfTest{res: tc.selfTest}, &fakeCensusLog{}
 			cfg := latchConfig(t, store, c)
-			cfg.Census, cfg.Caps, cfg.SelfTest = fc, hobbyCaps, ft
+			cfg.Census, cfg.Caps, cfg.SelfTest, cfg.CensusLog = fc, hobbyCaps, ft, fl
 			cfg.Policy.DryRun = tc.dryRun
 			res, err := handler.New(sw, pub, cfg, quiet()).Handle(context.Background(), []byte(scheduledEvent))
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
@@ -83,6 +95,9 @@ func TestArmedScheduledRun(t *testing.T) {
 			}
 			if fc.takes != 1 || res.Census == nil {
 				t.Errorf("census taken %d time(s), in result %v", fc.takes, res.Census != nil)
+			}
+			if len(fl.saved) != 1 || fl.saved[0].Summary() != tc.census.Summary() {
+				t.Errorf("census recorded %d time(s) (%v), want once: %s", len(fl.saved), fl.saved, tc.census.Summary())
 			}
 			if res.Tripped != tc.wantTrip || len(sw.policies) != tc.wantSweeps {
 				t.Errorf("tripped %v after %d sweep(s), want %v after %d", res.Tripped, len(sw.policies), tc.wantTrip, tc.wantSweeps)
@@ -116,6 +131,38 @@ func TestArmedScheduledRun(t *testing.T) {
 				if !strings.Contains(all, want) {
 					t.Errorf("message lacks %q:\n%s", want, all)
 				}
+			}
+		})
+	}
+}
+
+// The recorded census is only for `killswitch status`: when it cannot be
+// written, the run still evaluates the caps and trips.
+func TestCensusRecordFailureFailsNothing(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	gpus := census.Census{Instances: 1, VCPUs: 8, GPUs: 1, RegionsInUse: 1, RegionsRead: 17}
+	for _, tc := range []struct {
+		name     string
+		census   census.Census
+		wantTrip bool
+	}{
+		{"normal use", census.Census{Instances: 1, VCPUs: 2, RegionsInUse: 1, RegionsRead: 17}, false},
+		{"a GPU still trips", gpus, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := &memLatch{st: latch.State{LastSelfTest: t0}}
+			sw := &fakeSweeper{}
+			fl := &fakeCensusLog{err: errors.New("AccessDenied: s3:PutObject")}
+			cfg := latchConfig(t, store, &clock{t: t0})
+			cfg.Census, cfg.Caps, cfg.CensusLog = &fakeCensus{c: tc.census}, hobbyCaps, fl
+			res, err := handler.New(sw, &fakePublisher{}, cfg, quiet()).Handle(context.Background(), []byte(scheduledEvent))
+			if err != nil {
+				t.Fatalf("a census that could not be recorded failed the run: %v", err)
+			}
+			if len(fl.saved) != 1 || res.Tripped != tc.wantTrip {
+				t.Errorf("recorded %d time(s), tripped %v; want 1 attempt, tripped %v", len(fl.saved), res.Tripped, tc.wantTrip)
 			}
 		})
 	}

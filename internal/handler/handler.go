@@ -28,6 +28,12 @@ type Censuser interface {
 	Take(ctx context.Context) *census.Census
 }
 
+// CensusRecorder keeps the newest census where `killswitch status` reads
+// it.
+type CensusRecorder interface {
+	SaveCensus(ctx context.Context, c *census.Census) error
+}
+
 // SelfTester proves the switch can still act.
 type SelfTester interface {
 	Run(ctx context.Context) selftest.Result
@@ -84,6 +90,8 @@ type Config struct {
 	// tripped, and Caps decide whether it trips; nil: no census.
 	Census Censuser
 	Caps   census.Caps
+	// CensusLog records each census for the operator; nil: not recorded.
+	CensusLog CensusRecorder
 	// SelfTest runs on the first scheduled run of each day while the latch
 	// is not tripped; nil: none.
 	SelfTest SelfTester

@@ -49,12 +49,15 @@ const BillingRefresh = 24 * time.Hour
 // (EventBridge Scheduler: $1.00 per million invocations after 14 million
 // free a month), read 2026-11-29. EC2, Auto Scaling, ECS and SageMaker
 // describe and list calls carry no charge; CloudWatch Logs ingestion is
-// $0.50 per GB (https://aws.amazon.com/cloudwatch/pricing/).
+// $0.50 per GB (https://aws.amazon.com/cloudwatch/pricing/). Each armed
+// run overwrites the census record in the manifest bucket: one S3 Standard
+// PUT, $0.005 per 1,000 (https://aws.amazon.com/s3/pricing/).
 const (
 	LambdaUSDPerGBSecond     = 0.0000133334
 	LambdaUSDPerMillionCalls = 0.20
 	SchedulerUSDPerMillion   = 1.00
 	LogsUSDPerGB             = 0.50
+	S3USDPerThousandPuts     = 0.005
 	// FunctionMemoryGB is the stack's function memory (256 MB,
 	// infra/stack/function.go).
 	FunctionMemoryGB = 0.25
@@ -125,10 +128,10 @@ type Result struct {
 
 // Monthly is what the schedule costs a month.
 type Monthly struct {
-	Invocations                                int
-	GBSeconds                                  float64
-	LambdaUSD, SchedulerUSD, LogsUSD, TotalUSD float64
-	EC2APICalls                                int
+	Invocations                                       int
+	GBSeconds                                         float64
+	LambdaUSD, SchedulerUSD, LogsUSD, S3USD, TotalUSD float64
+	EC2APICalls                                       int
 }
 
 // Simulate runs the scenario against moto and works the money out.
@@ -296,7 +299,8 @@ func Simulate(ctx context.Context, o Options) (*Result, error) {
 	mo.LambdaUSD = mo.GBSeconds*LambdaUSDPerGBSecond + float64(mo.Invocations)/1e6*LambdaUSDPerMillionCalls
 	mo.SchedulerUSD = float64(mo.Invocations) / 1e6 * SchedulerUSDPerMillion
 	mo.LogsUSD = float64(mo.Invocations) * float64(m.QuietLogBytes) / 1e9 * LogsUSDPerGB
-	mo.TotalUSD = mo.LambdaUSD + mo.SchedulerUSD + mo.LogsUSD
+	mo.S3USD = float64(mo.Invocations) / 1000 * S3USDPerThousandPuts
+	mo.TotalUSD = mo.LambdaUSD + mo.SchedulerUSD + mo.LogsUSD + mo.S3USD
 	mo.EC2APICalls = mo.Invocations * m.QuietCalls
 	return res, nil
 }
@@ -330,6 +334,7 @@ func (r *Result) Table(w io.Writer) {
 	fmt.Fprintf(w, "| Lambda (256 MB, Arm) | %.2f s a quiet run, +%.2f s for the daily self-test; %.0f GB-s | $%.4f |\n", m.QuietWall.Seconds(), m.SelfTestWall.Seconds(), mo.GBSeconds, mo.LambdaUSD)
 	fmt.Fprintf(w, "| EventBridge Scheduler | %d invocations | $%.4f |\n", mo.Invocations, mo.SchedulerUSD)
 	fmt.Fprintf(w, "| CloudWatch Logs | %d bytes a run | $%.4f |\n", m.QuietLogBytes, mo.LogsUSD)
+	fmt.Fprintf(w, "| S3 (the census record for `killswitch status`) | one PUT a run | $%.4f |\n", mo.S3USD)
 	fmt.Fprintf(w, "| EC2, Auto Scaling, ECS, SageMaker API | %d calls a run, %d a month | $0 (no charge) |\n", m.QuietCalls, mo.EC2APICalls)
 	fmt.Fprintf(w, "| total | | $%.2f |\n", mo.TotalUSD)
 }
