@@ -238,6 +238,82 @@ func TestOrgCLIScanTripStatus(t *testing.T) {
 	if code != cli.ExitOK || !strings.Contains(out, "Organization: 4 account(s), 0 failed; found 0 resource(s)") {
 		t.Errorf("scan --org after the trip: exit %d, want 0 and nothing found:\n%s", code, out)
 	}
+
+	restoreMemberFromManagement(t, r, org, members[0], members[1:], regions)
+}
+
+// restoreMemberFromManagement: the org quarantine SCP on one member, as
+// the org stack's function attaches it when the member trips; restore
+// --account from the management account shows it and the member's plan in
+// a dry run, then detaches it and restores that member alone.
+func restoreMemberFromManagement(t *testing.T, r *restoreRig, org *organizations.Client, m orgMember, others []orgMember, regions []string) {
+	t.Helper()
+	ctx := context.Background()
+	pol, err := org.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: aws.String(guard.OrgQuarantineSCPName),
+		Type: orgtypes.PolicyTypeServiceControlPolicy, Description: aws.String("test: the org quarantine"),
+		Content: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ec2:RunInstances","Resource":"*"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(pol.Policy.PolicySummary.Id)
+	if _, err := org.AttachPolicy(ctx, &organizations.AttachPolicyInput{PolicyId: aws.String(id), TargetId: aws.String(m.id)}); err != nil {
+		t.Fatal(err)
+	}
+	attached := func() bool {
+		out, err := org.ListPoliciesForTarget(ctx, &organizations.ListPoliciesForTargetInput{TargetId: aws.String(m.id), Filter: orgtypes.PolicyTypeServiceControlPolicy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range out.Policies {
+			if aws.ToString(p.Id) == id {
+				return true
+			}
+		}
+		return false
+	}
+	want := len(m.seeded.Attackers())
+
+	code, out, _ := r.run("restore", "--account", m.id)
+	if code != cli.ExitOK || !strings.Contains(out, "Org quarantine: SCP "+guard.OrgQuarantineSCPName+" ("+id+") is attached") ||
+		!strings.Contains(out, "DRY RUN") || !strings.Contains(out, fmt.Sprintf("Would restore %d,", want)) {
+		t.Errorf("restore --account %s (dry run): exit %d; want the attached SCP and %d instance(s) to restore:\n%s", m.id, code, want, out)
+	}
+	if !attached() {
+		t.Error("the dry run detached the org quarantine SCP")
+	}
+
+	code, out, _ = r.run("restore", "--account", m.id, "--apply", "--disarm", "--reason", "org drill over")
+	if code != cli.ExitOK || !strings.Contains(out, "DETACHED SCP "+guard.OrgQuarantineSCPName) || !strings.Contains(out, fmt.Sprintf("Restored %d,", want)) {
+		t.Errorf("restore --account %s --apply --disarm: exit %d:\n%s", m.id, code, out)
+	}
+	if attached() {
+		t.Error("restore --apply left the org quarantine SCP attached")
+	}
+	running, err := attack.RunningByRegion(ctx, m.cfg, regions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := running["eu-west-1"] + running["us-east-1"]; n != want {
+		t.Errorf("after restore --account %s --apply, %d instance(s) run, want its %d", m.id, n, want)
+	}
+	for _, o := range others {
+		running, err := attack.RunningByRegion(ctx, o.cfg, regions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for region, n := range running {
+			if n > 0 {
+				t.Errorf("restore --account %s started %d instance(s) of account %s in %s", m.id, n, o.id, region)
+			}
+		}
+	}
+
+	if code, _, stderr := r.run("restore", "--account", "12345"); code != cli.ExitUsage || !strings.Contains(stderr, "12-digit") {
+		t.Errorf("restore --account 12345: exit %d, want %d naming the bad ID:\n%s", code, cli.ExitUsage, stderr)
+	}
+	if code, _, stderr := r.run("restore", "--account", "999999999999"); code != cli.ExitFailed || !strings.Contains(stderr, "not an ACTIVE account") {
+		t.Errorf("restore --account of a stranger: exit %d, want %d naming it:\n%s", code, cli.ExitFailed, stderr)
+	}
 }
 
 var accountHeader = regexp.MustCompile(`(?m)^=== Account (\d{12})\b.*$`)

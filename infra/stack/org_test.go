@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -167,13 +168,16 @@ func TestOrgStackDeploysAServiceManagedStackSetToTheTargetOUs(t *testing.T) {
 
 // The member template is NewKillswitchStack's: every resource of the
 // single-account synth is in it with the same properties, but for the
-// function's code (a StackSet cannot use the asset) and what reports to
-// the central topic.
+// function's code (a StackSet cannot use the asset), what reports to the
+// central topic, and the member access role as break-glass (left out
+// here; TestOrgMemberAccessRoleIsBreakGlass).
 func TestOrgMemberTemplateIsTheSingleAccountStack(t *testing.T) {
 	cfg := stack.DefaultConfig()
 	cfg.NotificationEmails = []string{"owner@example.com"}
 	single := build(t, cfg, "")
-	b := buildOrg(t, orgConfig(t, baseOrg, cfg), cfg)
+	org := orgConfig(t, baseOrg, cfg)
+	org.MemberAccessRole = ""
+	b := buildOrg(t, org, cfg)
 
 	memberRes := b.member["Resources"].(map[string]any)
 	singleRes := single.resources()
@@ -572,4 +576,56 @@ func copyMap(v any) map[string]any {
 	b, _ := json.Marshal(v)
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// The role org operators enter members through is break-glass in every
+// member stack: the IAM quarantine's takeover guard names it, the trip
+// topic lets it publish, and the function exempts it, each as the
+// member's own ARN; a name that is not a role name fails the synth.
+func TestOrgMemberAccessRoleIsBreakGlass(t *testing.T) {
+	cfg := stack.DefaultConfig()
+	cfg.BreakGlassARNs = []string{"arn:aws:iam::123456789012:role/break-glass"}
+	b := buildOrg(t, orgConfig(t, baseOrg, cfg), cfg)
+	roleARN := js(m("Fn::Join", arr("", arr("arn:", ref("AWS::Partition"), ":iam::", ref("AWS::AccountId"), ":role/OrganizationAccountAccessRole"))))
+	found := map[string]bool{}
+	for _, r := range b.member["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		body := js(res["Properties"])
+		switch res["Type"] {
+		case "AWS::IAM::ManagedPolicy", "AWS::SNS::TopicPolicy":
+			if strings.Contains(body, roleARN[1:len(roleARN)-1]) || strings.Contains(body, "role/OrganizationAccountAccessRole") {
+				found[res["Type"].(string)] = true
+			}
+		case "AWS::Lambda::Function":
+			env := js(res["Properties"].(map[string]any)["Environment"].(map[string]any)["Variables"].(map[string]any)[settings.EnvBreakGlassARNs])
+			if strings.Contains(env, "arn:aws:iam::123456789012:role/break-glass,arn:") && strings.Contains(env, "role/OrganizationAccountAccessRole") {
+				found["function"] = true
+			}
+		}
+	}
+	for _, want := range []string{"AWS::IAM::ManagedPolicy", "AWS::SNS::TopicPolicy", "function"} {
+		if !found[want] {
+			t.Errorf("the member's %s does not name the member access role as break-glass", want)
+		}
+	}
+
+	full := cfg
+	full.BreakGlassARNs = nil
+	for i := range settings.MaxBreakGlass {
+		full.BreakGlassARNs = append(full.BreakGlassARNs, fmt.Sprintf("arn:aws:iam::123456789012:role/break-glass-%d", i))
+	}
+	_, err := stack.NewOrgStack(awscdk.NewApp(nil), stack.OrgStackID, &stack.OrgStackProps{
+		Org: orgConfig(t, baseOrg, full), Member: full, AssetDir: assetDir(t), OrgQuarantineAssetDir: assetDir(t)})
+	if err == nil || !strings.Contains(err.Error(), "memberAccessRole") {
+		t.Errorf("%d breakGlassArns and the member access role: err = %v, want one naming memberAccessRole", settings.MaxBreakGlass, err)
+	}
+
+	for _, tc := range []struct{ block, want string }{
+		{`"memberAccessRole":"role/Org Admin"`, "memberAccessRole: must be an IAM role name"},
+	} {
+		_, err := stack.ParseOrgConfig(`{"organizationId":"o-abcdefghij","targetOuIds":["ou-ab12-cdef3456"],`+tc.block+`}`, nil, cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.block, err, tc.want)
+		}
+	}
 }

@@ -35,6 +35,11 @@ type OrgConfig struct {
 	// such as arn:aws:iam::*:role/OrgSecurityAdmin work): they can update,
 	// disarm and clean up members.
 	OrgAdminARNs []string
+	// MemberAccessRole is the role org operators enter member accounts
+	// through (the CLI's --role). Each member stack makes it break-glass:
+	// the member's IAM quarantine never binds it and guards its trust and
+	// policies, so a restore can run through it. Empty: none.
+	MemberAccessRole string
 	// CentralEmails are subscribed to the central topic.
 	CentralEmails []string
 	// FailureTolerancePercentage and MaxConcurrentPercentage are the
@@ -66,6 +71,7 @@ func DefaultOrgConfig() OrgConfig {
 	return OrgConfig{
 		SCPGuard:                   true,
 		OrgAdminARNs:               []string{},
+		MemberAccessRole:           "OrganizationAccountAccessRole",
 		CentralEmails:              []string{},
 		FailureTolerancePercentage: 10,
 		MaxConcurrentPercentage:    25,
@@ -77,6 +83,8 @@ var (
 	orgIDPattern = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 	ouPattern    = regexp.MustCompile(`^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$`)
 	accountRe    = regexp.MustCompile(`^\d{12}$`)
+	// roleNamePattern is IAM's role name: no path, at most 64 characters.
+	roleNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	// A principal ARN as aws:PrincipalArn carries it (a role session's is
 	// its role's), with the * and ? wildcards ArnNotLike allows.
 	orgAdminPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}|\*):(user|role|root)(/[\w+=,.@*?/-]*)?$`)
@@ -134,6 +142,7 @@ var orgFields = []struct {
 	{"scpGuard", kindBool, func(c *OrgConfig, r json.RawMessage) error { return json.Unmarshal(r, &c.SCPGuard) }},
 	{"orgQuarantine", kindBool, func(c *OrgConfig, r json.RawMessage) error { return json.Unmarshal(r, &c.OrgQuarantine) }},
 	{"orgAdminArns", kindStringList, func(c *OrgConfig, r json.RawMessage) error { return json.Unmarshal(r, &c.OrgAdminARNs) }},
+	{"memberAccessRole", kindString, func(c *OrgConfig, r json.RawMessage) error { return json.Unmarshal(r, &c.MemberAccessRole) }},
 	{"centralEmails", kindStringList, func(c *OrgConfig, r json.RawMessage) error { return json.Unmarshal(r, &c.CentralEmails) }},
 	{"failureTolerancePercentage", kindNumber, func(c *OrgConfig, r json.RawMessage) error {
 		return json.Unmarshal(r, &c.FailureTolerancePercentage)
@@ -265,6 +274,9 @@ func ParseOrgConfig(block any, overrides map[string]any, member Config) (OrgConf
 		if !orgAdminPattern.MatchString(a) {
 			bad(fmt.Sprintf("orgAdminArns[%d]", i), "must be an IAM role or user ARN (wildcards * and ? allowed), like arn:aws:iam::*:role/OrgSecurityAdmin, got %q", a)
 		}
+	}
+	if cfg.MemberAccessRole != "" && !roleNamePattern.MatchString(cfg.MemberAccessRole) {
+		bad("memberAccessRole", "must be an IAM role name (letters, digits and +=,.@_-, at most 64), like OrganizationAccountAccessRole, or \"\" for none, got %q", cfg.MemberAccessRole)
 	}
 	seenEmail := map[string]bool{}
 	for i, e := range cfg.CentralEmails {

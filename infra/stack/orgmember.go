@@ -54,6 +54,15 @@ type MemberParam struct {
 	Value func(Config) string
 }
 
+// memberBreakGlass is the member account's own access role, as an ARN the
+// deploy resolves in each account.
+func memberBreakGlass(org OrgConfig) []string {
+	if org.MemberAccessRole == "" {
+		return nil
+	}
+	return []string{resolvePseudo("arn:${Partition}:iam::${Account}:role/" + org.MemberAccessRole)}
+}
+
 // overrideParam names the parameter of key: its key, capitalised
 // (budgetUsd: BudgetUsd), which CloudFormation accepts as is.
 func overrideParam(key string) string { return strings.ToUpper(key[:1]) + key[1:] }
@@ -84,8 +93,9 @@ func NewMember(outdir string, cfg Config, org OrgConfig, assetDir string) (Membe
 			Synthesizer: awscdk.NewDefaultStackSynthesizer(&awscdk.DefaultStackSynthesizerProps{GenerateBootstrapVersionRule: jsii.Bool(false)}),
 			Description: jsii.String("killswitch member stack, deployed by the " + StackSetName + " StackSet of the org stack: AWS Budgets / billing alarm -> SNS -> Lambda that contains EC2 and what launches it when spend crosses the limit"),
 		},
-		Config:   cfg,
-		AssetDir: assetDir,
+		Config:          cfg,
+		ExtraBreakGlass: memberBreakGlass(org),
+		AssetDir:        assetDir,
 	})
 	if err != nil {
 		return Member{}, err

@@ -10,12 +10,14 @@ package stack
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/killswitch/killswitch/internal/guard"
+	"github.com/killswitch/killswitch/internal/settings"
 )
 
 // Resource names, fixed so that the README and the operator can refer to them.
@@ -40,6 +42,10 @@ type KillswitchStackProps struct {
 	awscdk.StackProps
 	// Config is the kill-switch configuration; it is validated again here.
 	Config Config
+	// ExtraBreakGlass are break-glass principals added after validation:
+	// tokens only the deploy resolves, such as a member account's own
+	// access role (NewMember).
+	ExtraBreakGlass []string
 	// AssetDir is the directory holding the Lambda's `bootstrap` binary.
 	// Empty means <repo root>/build/lambda. Tests point it at a temp dir
 	// holding a dummy file.
@@ -57,6 +63,11 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if n := len(cfg.BreakGlassARNs) + len(props.ExtraBreakGlass); n > settings.MaxBreakGlass {
+		return nil, fmt.Errorf("breakGlassArns: at most %d break-glass principals, and the member stack adds %d of its own (memberAccessRole), so breakGlassArns may list at most %d, got %d",
+			settings.MaxBreakGlass, len(props.ExtraBreakGlass), settings.MaxBreakGlass-len(props.ExtraBreakGlass), len(cfg.BreakGlassARNs))
+	}
+	cfg.BreakGlassARNs = append(slices.Clone(cfg.BreakGlassARNs), props.ExtraBreakGlass...)
 	assetDir := props.AssetDir
 	if assetDir == "" {
 		var err error

@@ -33,6 +33,8 @@ type common struct {
 	org                bool
 	role               string
 	accountConcurrency int
+	// account is restore's member account, entered through role.
+	account string
 }
 
 func (c *common) register(fs *flag.FlagSet) {

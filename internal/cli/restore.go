@@ -17,8 +17,10 @@ import (
 
 var restoreCommand = command{
 	name: "restore", summary: "put back what a trip changed, from its manifest (dry run; --apply)",
-	usage: "restore [--trip ID | --latest] [--apply] [--disarm] [--reason TEXT] [--json]",
+	usage: "restore [--trip ID | --latest] [--apply] [--disarm] [--reason TEXT] [--account ID [--role NAME]] [--json]",
 	flags: func(fs *flag.FlagSet, c *common) {
+		fs.StringVar(&c.account, "account", "", "restore this member `ID` of the AWS Organization, from the management account: detach the org quarantine SCP from it, then restore in it through --role")
+		fs.StringVar(&c.role, "role", DefaultOrgRole, "with --account: the IAM role `name` to assume in the member account")
 		fs.StringVar(&c.trip, "trip", "", "the trip `ID` to restore, e.g. trip-20261129T100000Z (see `killswitch status`)")
 		fs.BoolVar(&c.latest, "latest", false, "restore the most recent trip (the default when --trip is not given)")
 		fs.BoolVar(&c.apply, "apply", false, "make the changes (default: a dry run that says what it would do)")
@@ -39,8 +41,10 @@ var disarmCommand = command{
 
 // restoreJSON is restore's --json document.
 type restoreJSON struct {
-	Disarmed bool                    `json:"disarmed"`
-	Report   *manifest.RestoreReport `json:"report"`
+	// OrgQuarantine is what --account did with the org quarantine SCP.
+	OrgQuarantine *scpStep                `json:"orgQuarantine,omitempty"`
+	Disarmed      bool                    `json:"disarmed"`
+	Report        *manifest.RestoreReport `json:"report"`
 }
 
 func runRestore(ctx context.Context, e Env, c *common, _ []string) int {
@@ -48,11 +52,21 @@ func runRestore(ctx context.Context, e Env, c *common, _ []string) int {
 		fmt.Fprintln(e.Stderr, "killswitch restore: give --trip ID or --latest, not both")
 		return ExitUsage
 	}
+	if c.account != "" {
+		return runRestoreMember(ctx, e, c)
+	}
 	r, err := resolve(ctx, e, c)
 	if err != nil {
 		fmt.Fprintf(e.Stderr, "killswitch restore: %v\n", err)
 		return ExitFailed
 	}
+	return restoreIn(ctx, e, c, r, nil)
+}
+
+// restoreIn restores the trip in the account r reaches; scp is what was
+// done with the org quarantine SCP first, if anything.
+func restoreIn(ctx context.Context, e Env, c *common, r *resolved, scp *scpStep) int {
+	var err error
 	a := r.build()
 	if a.Manifests == nil {
 		fmt.Fprintln(e.Stderr, "killswitch restore: no manifest bucket: pass --bucket, or deploy the stack (output ManifestBucketName), or set "+settings.EnvManifestBucket)
@@ -103,7 +117,10 @@ func runRestore(ctx context.Context, e Env, c *common, _ []string) int {
 	ra := r.buildFor(trip)
 	rep := manifest.Restore(ctx, trip, ra.Kinds, !c.apply)
 	if c.json {
-		return jsonExit(e, "restore", restoreJSON{Disarmed: disarmed, Report: rep}, rep.Err())
+		return jsonExit(e, "restore", restoreJSON{OrgQuarantine: scp, Disarmed: disarmed, Report: rep}, rep.Err())
+	}
+	if scp != nil {
+		fmt.Fprintf(e.Stdout, "Org quarantine: %s\n", scp.Line)
 	}
 	writeRestore(e.Stdout, rep, disarmed)
 	if err := rep.Err(); err != nil {

@@ -200,9 +200,9 @@ var (
 	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 )
 
-// maxBreakGlass keeps the quarantine policy, which names every break-glass
+// MaxBreakGlass keeps the quarantine policy, which names every break-glass
 // principal, far below IAM's 6,144-character limit for a managed policy.
-const maxBreakGlass = 10
+const MaxBreakGlass = 10
 
 // All is every setting, in the order the README lists them.
 var All = []Setting{
@@ -340,8 +340,8 @@ var All = []Setting{
 				}
 				arns = append(arns, a)
 			}
-			if len(arns) > maxBreakGlass {
-				probs = append(probs, Problem{Item: -1, Msg: fmt.Sprintf("at most %d break-glass principals, got %d", maxBreakGlass, len(arns))})
+			if len(arns) > MaxBreakGlass {
+				probs = append(probs, Problem{Item: -1, Msg: fmt.Sprintf("at most %d break-glass principals, got %d", MaxBreakGlass, len(arns))})
 			}
 			s.BreakGlassARNs = arns
 			return probs
