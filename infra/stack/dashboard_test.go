@@ -11,8 +11,17 @@ import (
 
 	"github.com/killswitch/killswitch/infra/stack"
 	"github.com/killswitch/killswitch/internal/census"
+	"github.com/killswitch/killswitch/internal/manifest"
 	"github.com/killswitch/killswitch/internal/metrics"
 )
+
+// The "no scheduled run" alarm and `killswitch status`'s overdue census
+// wait the same number of missed runs, so they never disagree.
+func TestNoCensusAlarmAndStatusAgree(t *testing.T) {
+	if stack.NoCensusPeriods != manifest.OverdueAfter {
+		t.Errorf("the alarm waits %d periods, status calls the census overdue after %d runs", stack.NoCensusPeriods, manifest.OverdueAfter)
+	}
+}
 
 // dashboardBody is the synthesised dashboard's body as JSON: the
 // Fn::Join's literal parts, with each token (the function's name, the

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/killswitch/killswitch/internal/app"
+	"github.com/killswitch/killswitch/internal/guard"
 	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/manifest"
 	"github.com/killswitch/killswitch/internal/resources"
@@ -40,6 +41,10 @@ type statusReport struct {
 	CensusSummary string    `json:"censusSummary,omitempty"`
 	CensusRecord  string    `json:"censusRecord,omitempty"`
 	CensusError   string    `json:"censusError,omitempty"`
+	// CensusEveryMinutes is the schedule's interval, and CensusOverdue
+	// says the census missed manifest.OverdueAfter runs of it.
+	CensusEveryMinutes int  `json:"censusEveryMinutes,omitempty"`
+	CensusOverdue      bool `json:"censusOverdue,omitempty"`
 	// Quarantined counts the principals the quarantine policy is attached
 	// to; -1 when it could not be read or no policy is configured.
 	QuarantinePolicy string   `json:"quarantinePolicy,omitempty"`
@@ -135,7 +140,8 @@ func readCensus(ctx context.Context, a *app.App, st *statusReport) {
 	case err != nil:
 		st.CensusError = err.Error()
 	default:
-		st.LastCensus, st.CensusSummary = c.At, c.Summary()
+		st.LastCensus, st.CensusSummary, st.CensusEveryMinutes = c.At, c.Summary(), c.EveryMinutes
+		st.CensusOverdue = c.Overdue(time.Now())
 	}
 }
 
@@ -162,6 +168,9 @@ func writeStatusLines(w io.Writer, st statusReport) {
 		line("Census", "none recorded in %s (the schedule takes one on every run while armed)", st.CensusRecord)
 	case st.Latch != nil && st.Latch.Tripped && st.LastCensus.Before(st.Latch.Since):
 		line("Census", "%s, before the trip (while tripped the schedule re-sweeps instead): %s", stamp(st.LastCensus), st.CensusSummary)
+	case st.CensusOverdue:
+		line("Census", "OVERDUE: the last one ran %s, and the schedule takes one every %d min: check the function's errors and its schedule (%s). It counted: %s",
+			stamp(st.LastCensus), st.CensusEveryMinutes, guard.ResweepScheduleName, st.CensusSummary)
 	default:
 		line("Census", "%s: %s", stamp(st.LastCensus), st.CensusSummary)
 	}

@@ -38,7 +38,7 @@ func (h *Handler) armed(ctx context.Context, res *Result, nc notify.Context, st 
 	if h.cfg.CensusLog != nil {
 		// Only `killswitch status` reads it: a failed write is logged and
 		// fails nothing, since the census itself and its caps still worked.
-		if err := h.cfg.CensusLog.SaveCensus(ctx, c); err != nil {
+		if err := h.cfg.CensusLog.SaveCensus(ctx, c, h.cfg.ResweepMinutes); err != nil {
 			h.log.Error("could not record the census for `killswitch status`", "error", err)
 		}
 	}

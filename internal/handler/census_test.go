@@ -27,11 +27,13 @@ func (f *fakeCensus) Take(context.Context) *census.Census {
 // fakeCensusLog records what the handler saves for `killswitch status`.
 type fakeCensusLog struct {
 	saved []census.Census
+	every []int
 	err   error
 }
 
-func (f *fakeCensusLog) SaveCensus(_ context.Context, c *census.Census) error {
+func (f *fakeCensusLog) SaveCensus(_ context.Context, c *census.Census, every int) error {
 	f.saved = append(f.saved, *c)
+	f.every = append(f.every, every)
 	return f.err
 }
 
@@ -96,8 +98,8 @@ func TestArmedScheduledRun(t *testing.T) {
 			if fc.takes != 1 || res.Census == nil {
 				t.Errorf("census taken %d time(s), in result %v", fc.takes, res.Census != nil)
 			}
-			if len(fl.saved) != 1 || fl.saved[0].Summary() != tc.census.Summary() {
-				t.Errorf("census recorded %d time(s) (%v), want once: %s", len(fl.saved), fl.saved, tc.census.Summary())
+			if len(fl.saved) != 1 || fl.saved[0].Summary() != tc.census.Summary() || fl.every[0] != cfg.ResweepMinutes {
+				t.Errorf("census recorded %d time(s) (%v, every %v min), want once, every %d min: %s", len(fl.saved), fl.saved, fl.every, cfg.ResweepMinutes, tc.census.Summary())
 			}
 			if res.Tripped != tc.wantTrip || len(sw.policies) != tc.wantSweeps {
 				t.Errorf("tripped %v after %d sweep(s), want %v after %d", res.Tripped, len(sw.policies), tc.wantTrip, tc.wantSweeps)

@@ -31,7 +31,7 @@ type Censuser interface {
 // CensusRecorder keeps the newest census where `killswitch status` reads
 // it.
 type CensusRecorder interface {
-	SaveCensus(ctx context.Context, c *census.Census) error
+	SaveCensus(ctx context.Context, c *census.Census, everyMinutes int) error
 }
 
 // SelfTester proves the switch can still act.

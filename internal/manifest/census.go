@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -27,10 +28,28 @@ var ErrNoCensus = errors.New("no census recorded yet")
 // CensusLocation is the S3 URL of the newest census.
 func (s *Store) CensusLocation() string { return "s3://" + s.bucket + "/" + CensusKey }
 
-// SaveCensus records c as the newest census. It is not read back: it is a
-// heartbeat for the operator, not a record anything is restored from.
-func (s *Store) SaveCensus(ctx context.Context, c *census.Census) error {
-	body, err := json.Marshal(c)
+// CensusRecord is the object: the census, and how often the schedule
+// takes one, so a reader can tell when the census has stopped coming.
+type CensusRecord struct {
+	census.Census
+	EveryMinutes int `json:"everyMinutes"`
+}
+
+// OverdueAfter is how many missed runs make the census overdue: the same
+// three intervals the stack's "no scheduled run" alarm waits.
+const OverdueAfter = 3
+
+// Overdue says whether, at now, the census has missed OverdueAfter runs of
+// its schedule (never when the interval is unknown).
+func (r CensusRecord) Overdue(now time.Time) bool {
+	return r.EveryMinutes > 0 && now.Sub(r.At) > time.Duration(OverdueAfter*r.EveryMinutes)*time.Minute
+}
+
+// SaveCensus records c as the newest census, taken every everyMinutes. It
+// is not read back: it is a heartbeat for the operator, not a record
+// anything is restored from.
+func (s *Store) SaveCensus(ctx context.Context, c *census.Census, everyMinutes int) error {
+	body, err := json.Marshal(CensusRecord{Census: *c, EveryMinutes: everyMinutes})
 	if err != nil {
 		return fmt.Errorf("encoding the census for %s: %w", s.CensusLocation(), err)
 	}
@@ -44,7 +63,7 @@ func (s *Store) SaveCensus(ctx context.Context, c *census.Census) error {
 }
 
 // LatestCensus reads the newest census back; ErrNoCensus when there is none.
-func (s *Store) LatestCensus(ctx context.Context) (*census.Census, error) {
+func (s *Store) LatestCensus(ctx context.Context) (*CensusRecord, error) {
 	b, err := s.get(ctx, CensusKey)
 	var missing *s3types.NoSuchKey
 	if errors.As(err, &missing) {
@@ -53,7 +72,7 @@ func (s *Store) LatestCensus(ctx context.Context) (*census.Census, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", s.CensusLocation(), err)
 	}
-	var c census.Census
+	var c CensusRecord
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("%s does not hold a census: %w", s.CensusLocation(), err)
 	}
