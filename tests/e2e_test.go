@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/killswitch/killswitch/internal/awsconfig"
 	"github.com/killswitch/killswitch/internal/handler"
 	"github.com/killswitch/killswitch/tests/internal/attack"
@@ -29,23 +31,7 @@ import (
 func TestE2EBudgetAlertThroughSNSContainsTheAccount(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-
-	root, err := lambdarun.RepoRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := chain.Build(ctx, root, "e2e", func(s string) { t.Log(s) })
-	if err != nil {
-		t.Fatalf("building the Lambda and the emulator: %v", err)
-	}
-
-	if err := motoServer.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := moto.Config(ctx, motoServer.URL, awsconfig.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, cfg := realChain(ctx, t)
 	plan := attack.OriginStory()
 	seeded, err := attack.Seed(ctx, cfg, plan)
 	if err != nil {
@@ -231,4 +217,26 @@ func checkEventShape(t *testing.T, raw []byte, ch *chain.Chain, alert chain.Aler
 			t.Errorf("Sns.%s is empty", k)
 		}
 	}
+}
+
+// realChain builds the real bootstrap and the runtime interface emulator
+// and resets moto, for the tests that run the function as Lambda does.
+func realChain(ctx context.Context, t *testing.T) (chain.Binaries, aws.Config) {
+	t.Helper()
+	root, err := lambdarun.RepoRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := chain.Build(ctx, root, "e2e", func(s string) { t.Log(s) })
+	if err != nil {
+		t.Fatalf("building the Lambda and the emulator: %v", err)
+	}
+	if err := motoServer.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := moto.Config(ctx, motoServer.URL, awsconfig.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, cfg
 }

@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/killswitch/killswitch/infra/stack"
-	"github.com/killswitch/killswitch/internal/awsconfig"
 	"github.com/killswitch/killswitch/internal/handler"
 	"github.com/killswitch/killswitch/internal/metrics"
 	"github.com/killswitch/killswitch/tests/internal/attack"
 	"github.com/killswitch/killswitch/tests/internal/chain"
 	"github.com/killswitch/killswitch/tests/internal/lambdarun"
-	"github.com/killswitch/killswitch/tests/internal/moto"
 )
 
 // logSink collects the function's output and wakes waiters on each write:
@@ -114,21 +112,7 @@ func invokeForMetrics(ctx context.Context, t *testing.T, f *lambdarun.Function, 
 func TestMetricsFromTheRealBootstrap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	root, err := lambdarun.RepoRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := chain.Build(ctx, root, "e2e", func(s string) { t.Log(s) })
-	if err != nil {
-		t.Fatalf("building the Lambda and the emulator: %v", err)
-	}
-	if err := motoServer.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := moto.Config(ctx, motoServer.URL, awsconfig.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, cfg := realChain(ctx, t)
 	box, err := newInbox(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/killswitch/killswitch/internal/census"
+	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/handler"
 	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/resources"
@@ -35,7 +35,8 @@ type skipping struct {
 
 func (l skipping) EnabledRegions(ctx context.Context) ([]string, error) {
 	regions, err := l.regionLister.EnabledRegions(ctx)
-	return slices.DeleteFunc(regions, func(r string) bool { return slices.Contains(l.skip, r) }), err
+	kept, _ := engine.PlanRegions(regions, l.skip)
+	return kept, err
 }
 
 // censusParts builds the census, its caps and the daily self-test on the

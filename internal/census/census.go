@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,7 +26,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	sagemakertypes "github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
-	"github.com/aws/smithy-go"
+
+	"github.com/killswitch/killswitch/internal/awserr"
+	"github.com/killswitch/killswitch/internal/engine"
 )
 
 // EC2API is what the census reads from EC2 in one region.
@@ -194,7 +195,7 @@ func (t *Taker) Take(ctx context.Context) *Census {
 		c.Gaps = append(c.Gaps, "enabled regions could not be listed, so a built-in list was read: "+err.Error())
 		regions = t.opts.FallbackRegions
 	}
-	regions = slices.DeleteFunc(dedupeSorted(regions), func(r string) bool { return slices.Contains(t.opts.SkipRegions, r) })
+	regions, _ = engine.PlanRegions(regions, t.opts.SkipRegions)
 
 	reads := make([]regionRead, len(regions))
 	sem := make(chan struct{}, t.opts.Concurrency)
@@ -436,7 +437,7 @@ func (t *Taker) enrich(ctx context.Context, c *Census, reads []regionRead) map[s
 					c.Gaps = append(c.Gaps, fmt.Sprintf("%s: ec2:DescribeInstanceTypes for %s failed, so the embedded table was used: %v",
 						region, strings.Join(batch, ", "), err))
 					t.opts.Logger.Warn("census: DescribeInstanceTypes failed; using the embedded table",
-						"region", region, "types", batch, "error", err, "code", errorCode(err))
+						"region", region, "types", batch, "error", err, "code", awserr.Code(err))
 				}
 				for k, v := range got {
 					described[k] = v
@@ -528,25 +529,4 @@ func describeTypes(ctx context.Context, api EC2API, types []string) (map[string]
 		}
 	}
 	return out, calls, nil
-}
-
-func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return ""
-}
-
-func dedupeSorted(in []string) []string {
-	seen := make(map[string]bool, len(in))
-	out := make([]string, 0, len(in))
-	for _, r := range in {
-		if r != "" && !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

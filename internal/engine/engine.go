@@ -110,7 +110,7 @@ func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 		log.Error("region discovery failed; sweeping the built-in region list instead",
 			"error", err, "fallback_regions", len(regions))
 	}
-	regions, rep.SkippedRegions = skip(dedupeSorted(regions), e.opts.SkipRegions)
+	regions, rep.SkippedRegions = PlanRegions(regions, e.opts.SkipRegions)
 	if len(rep.SkippedRegions) > 0 {
 		log.Info("regions skipped on purpose (skipRegions)", "regions", rep.SkippedRegions)
 	}
@@ -296,31 +296,28 @@ func (e *Engine) contain(ctx context.Context, log *slog.Logger, k Kind, region s
 	return out
 }
 
-// skip removes the skipped regions, and says which of them were listed.
-func skip(regions, skipped []string) (kept, dropped []string) {
-	drop := make(map[string]bool, len(skipped))
-	for _, r := range skipped {
+// PlanRegions turns a region listing into the regions to visit: sorted,
+// without blanks or repeats, and without the owner's skipRegions; it also
+// says which skipped regions were listed. The sweep, the census and the
+// self-test all visit regions planned by it.
+func PlanRegions(listed, skip []string) (kept, skipped []string) {
+	drop := make(map[string]bool, len(skip))
+	for _, r := range skip {
 		drop[r] = true
 	}
-	for _, r := range regions {
+	seen := make(map[string]bool, len(listed))
+	for _, r := range listed {
+		if r == "" || seen[r] {
+			continue
+		}
+		seen[r] = true
 		if drop[r] {
-			dropped = append(dropped, r)
+			skipped = append(skipped, r)
 		} else {
 			kept = append(kept, r)
 		}
 	}
-	return kept, dropped
-}
-
-func dedupeSorted(in []string) []string {
-	seen := make(map[string]bool, len(in))
-	out := make([]string, 0, len(in))
-	for _, r := range in {
-		if r != "" && !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	sort.Strings(out)
-	return out
+	sort.Strings(kept)
+	sort.Strings(skipped)
+	return kept, skipped
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/smithy-go"
 
+	"github.com/killswitch/killswitch/internal/awserr"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/settings"
 )
@@ -139,9 +139,8 @@ func (rc *regionalClients[C]) get(region string) C {
 // errorCode is the AWS error code of err, or "" for errors that are not API
 // errors (network, deadline).
 func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
+	if code := awserr.Code(err); code != "" {
+		return code
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "DeadlineExceeded"

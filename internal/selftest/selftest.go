@@ -7,7 +7,6 @@ package selftest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/smithy-go"
 
+	"github.com/killswitch/killswitch/internal/awserr"
 	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/notify"
 )
@@ -123,7 +122,7 @@ func (t *Tester) Run(ctx context.Context) Result {
 
 	regions, err := t.deps.Regions.EnabledRegions(ctx)
 	if err != nil {
-		add(Check{Name: "list the enabled regions (ec2:DescribeRegions)", Code: code(err),
+		add(Check{Name: "list the enabled regions (ec2:DescribeRegions)", Code: awserr.Code(err),
 			Problem: "cannot list the enabled regions, so a trip would sweep a built-in list and could miss a region the attacker enabled: " + err.Error()})
 	}
 	sem := make(chan struct{}, t.opts.Concurrency)
@@ -152,7 +151,7 @@ func (t *Tester) stop(ctx context.Context, region string) Check {
 	defer cancel()
 	c := Check{Name: "stop instances in " + region + " (ec2:StopInstances, DryRun)"}
 	_, err := t.deps.EC2(region).StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{probeInstanceID}, DryRun: aws.Bool(true)})
-	c.Code = code(err)
+	c.Code = awserr.Code(err)
 	switch {
 	case err == nil:
 		// A DryRun never succeeds: an answer without the DryRun error means
@@ -182,7 +181,7 @@ func (t *Tester) topic(ctx context.Context) Check {
 		return c
 	}
 	_, err := t.deps.Topic.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(t.deps.TopicARN)})
-	c.Code = code(err)
+	c.Code = awserr.Code(err)
 	switch {
 	case err == nil:
 		c.OK = true
@@ -203,20 +202,12 @@ func (t *Tester) latch(ctx context.Context) Check {
 		return c
 	}
 	if _, err := t.deps.Latch.Load(ctx); err != nil {
-		c.Code = code(err)
+		c.Code = awserr.Code(err)
 		c.Problem = "cannot read the latch: " + err.Error()
 		return c
 	}
 	c.OK = true
 	return c
-}
-
-func code(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return ""
 }
 
 // Message is the warning the owner gets when a check failed: what broke,
