@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/killswitch/killswitch/internal/guard"
 	"github.com/killswitch/killswitch/internal/metrics"
 )
 
@@ -19,12 +20,12 @@ const (
 	DashboardName = "killswitch"
 	// FunctionErrorsAlarm: the function failed on each of its last
 	// FunctionErrorsPeriods schedule intervals.
-	FunctionErrorsAlarm = "killswitch-function-errors"
+	FunctionErrorsAlarm = guard.FunctionErrorsAlarmName
 	// SelfTestAlarm: the daily self-test found the switch cannot act.
-	SelfTestAlarm = "killswitch-self-test-failed"
+	SelfTestAlarm = guard.SelfTestAlarmName
 	// NoCensusAlarm: no scheduled run (census or re-sweep) reported for
 	// NoCensusPeriods intervals: the schedule or the function is gone.
-	NoCensusAlarm = "killswitch-no-census"
+	NoCensusAlarm = guard.NoCensusAlarmName
 )
 
 // FunctionErrorsPeriods and NoCensusPeriods are how many schedule

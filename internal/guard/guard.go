@@ -24,6 +24,13 @@ const (
 	LatchParameterName   = "/killswitch/latch"
 	ResweepScheduleName  = "killswitch-resweep"
 	QuarantinePolicyName = "killswitch-quarantine"
+	// ScheduleGroupName is the re-sweep schedule's own schedule group: the
+	// scheduler role trusts only the schedule in it, and the group is
+	// guarded, so no other schedule can invoke the function as the switch.
+	ScheduleGroupName = "killswitch"
+	// DisarmKeyAlias names the KMS HMAC key whose MAC proves a disarm: only
+	// break-glass principals and the root user may generate one.
+	DisarmKeyAlias = "alias/killswitch-disarm"
 	// ManifestBucketName holds the restore manifests. S3 bucket names are
 	// global, so the account and region make it unique; fixed, so the
 	// quarantine can name it before it exists.
@@ -42,6 +49,17 @@ const (
 	FunctionRoleName = "killswitch-function"
 	ScheduleRoleName = "killswitch-resweep-scheduler"
 	SlackRoleName    = "killswitch-slack"
+)
+
+// HealthAlarmNames are the alarms on the switch's own health (the stack's
+// dashboard creates them): guarded like the billing alarm, since deleting
+// one blinds the owner.
+var HealthAlarmNames = []string{FunctionErrorsAlarmName, SelfTestAlarmName, NoCensusAlarmName}
+
+const (
+	FunctionErrorsAlarmName = "killswitch-function-errors"
+	SelfTestAlarmName       = "killswitch-self-test-failed"
+	NoCensusAlarmName       = "killswitch-no-census"
 )
 
 // OwnRoleNames are the names of every role the stack may create.
@@ -78,7 +96,8 @@ const (
 	NotifyTopicARN      = "arn:${Partition}:sns:${Region}:${Account}:" + NotifyTopicName
 	BudgetARN           = "arn:${Partition}:budgets::${Account}:budget/" + BudgetName
 	BillingAlarmARN     = "arn:${Partition}:cloudwatch:${Region}:${Account}:alarm:" + BillingAlarmName
-	ResweepScheduleARN  = "arn:${Partition}:scheduler:${Region}:${Account}:schedule/default/" + ResweepScheduleName
+	ResweepScheduleARN  = "arn:${Partition}:scheduler:${Region}:${Account}:schedule/" + ScheduleGroupName + "/" + ResweepScheduleName
+	ScheduleGroupARN    = "arn:${Partition}:scheduler:${Region}:${Account}:schedule-group/" + ScheduleGroupName
 	LatchParameterARN   = "arn:${Partition}:ssm:${Region}:${Account}:parameter" + LatchParameterName
 	StackARN            = "arn:${Partition}:cloudformation:${Region}:${Account}:stack/" + StackName + "/*"
 	QuarantinePolicyARN = "arn:${Partition}:iam::${Account}:policy/" + QuarantinePolicyName
