@@ -64,23 +64,69 @@ func anyAccount(arn string) string {
 	return Resolve(arn, "${Partition}", "*", "*")
 }
 
+// FunctionTamperActions change, throttle, unsubscribe or invoke the kill
+// switch's function. Invoking is denied too: a direct invoke is how the
+// switch is disarmed.
+var FunctionTamperActions = []string{
+	"lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
+	"lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency",
+	"lambda:PutFunctionEventInvokeConfig", "lambda:UpdateFunctionEventInvokeConfig", "lambda:DeleteFunctionEventInvokeConfig",
+	"lambda:AddPermission", "lambda:RemovePermission", "lambda:InvokeFunction",
+}
+
+// PrincipalTamperActions would let a quarantined attacker take over a
+// principal the quarantine leaves alone (the kill switch's roles, the
+// break-glass principals): trust it, reset its password, give it policies.
+var PrincipalTamperActions = []string{
+	"iam:UpdateAssumeRolePolicy", "iam:UpdateLoginProfile", "iam:DeactivateMFADevice",
+	"iam:DeleteRole", "iam:DeleteUser",
+	"iam:PutRolePolicy", "iam:PutUserPolicy", "iam:DeleteRolePolicy", "iam:DeleteUserPolicy",
+	"iam:AttachRolePolicy", "iam:AttachUserPolicy", "iam:DetachRolePolicy", "iam:DetachUserPolicy",
+	"iam:PutRolePermissionsBoundary", "iam:PutUserPermissionsBoundary",
+}
+
+// ManifestTamperActions change or delete the restore manifest bucket, its
+// settings or its objects.
+var ManifestTamperActions = []string{
+	"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl", "s3:PutObjectVersionAcl",
+	"s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketVersioning",
+	"s3:PutLifecycleConfiguration", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock",
+	"s3:PutBucketAcl", "s3:PutBucketOwnershipControls", "s3:PutReplicationConfiguration",
+}
+
+// DetachActions take a managed policy off a principal; the quarantine
+// denies them for its own policy only.
+var DetachActions = []string{"iam:DetachUserPolicy", "iam:DetachGroupPolicy", "iam:DetachRolePolicy"}
+
+// BoundaryRemoveActions take a permissions boundary off a principal.
+var BoundaryRemoveActions = []string{"iam:DeleteUserPermissionsBoundary", "iam:DeleteRolePermissionsBoundary"}
+
+// AlarmARN is the ARN of one of the switch's alarms, by name.
+func AlarmARN(name string) string {
+	return "arn:${Partition}:cloudwatch:${Region}:${Account}:alarm:" + name
+}
+
+// ScheduleGroupSchedulesARN matches every schedule in the switch's group.
+const ScheduleGroupSchedulesARN = "arn:${Partition}:scheduler:${Region}:${Account}:schedule/" + ScheduleGroupName + "/*"
+
 // GuardSCP is the service control policy that guards the switch in member
 // accounts: every principal but except (the StackSet execution role, the
 // switch's own roles, the org admins) is denied changing or deleting the
-// switch's stack, function, topics, budget, alarm, schedule, latch,
-// manifest bucket, quarantine policy and roles. except is matched with
-// ArnNotLike on aws:PrincipalArn, so it may hold wildcards. guardedRoles are
-// role ARN patterns (the org admins' roles) that must not be created or
-// taken over in a member account: an attacker who made a role with an
-// excepted name would be excepted too.
+// switch's stack, function, topics and their subscriptions, budget,
+// alarms, schedule group and schedules, latch, manifest bucket, quarantine
+// policy (attached or as a boundary), disarm key and roles, and passing
+// those roles. except is matched with ArnNotLike on aws:PrincipalArn, so
+// it may hold wildcards. guardedRoles are role ARN patterns (the org
+// admins' roles) that must not be created or taken over in a member
+// account: an attacker who made a role with an excepted name would be
+// excepted too.
 //
-// It is one statement with every action on every resource, and one for the
-// quarantine's attachments, because an SCP is at most 5,120 characters and
-// each statement repeats the exceptions. An action paired with a resource
-// of another service matches nothing, so the cross product denies nothing
-// more than the per-resource statements would.
+// Few statements, each with many actions on many resources, because an SCP
+// is at most 5,120 characters and each statement repeats the exceptions.
+// An action paired with a resource of another service matches nothing, so
+// the cross product denies nothing more than per-resource statements would.
 func GuardSCP(except, guardedRoles []string) Document {
-	cond := map[string]map[string][]string{"ArnNotLike": {"aws:PrincipalArn": except}}
+	notExcepted := map[string][]string{"aws:PrincipalArn": except}
 	roles := append([]string{
 		anyAccount(OwnRolesARN),
 		StackSetExecRolePattern,
@@ -95,10 +141,12 @@ func GuardSCP(except, guardedRoles []string) Document {
 			}
 		}
 	}
-	add(FunctionTamperActions, TopicTamperActions,
+	add(FunctionTamperActions,
 		[]string{"budgets:ModifyBudget"},
 		[]string{"cloudwatch:DeleteAlarms", "cloudwatch:DisableAlarmActions", "cloudwatch:PutMetricAlarm", "cloudwatch:SetAlarmState"},
-		[]string{"scheduler:DeleteSchedule", "scheduler:UpdateSchedule"},
+		// A schedule in the switch's group is one its role trusts.
+		[]string{"scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
+			"scheduler:DeleteScheduleGroup", "scheduler:TagResource", "scheduler:UntagResource"},
 		[]string{"ssm:DeleteParameter", "ssm:DeleteParameters", "ssm:LabelParameterVersion", "ssm:PutParameter"},
 		ManifestTamperActions,
 		[]string{"cloudformation:CreateChangeSet", "cloudformation:DeleteStack", "cloudformation:ExecuteChangeSet",
@@ -106,46 +154,83 @@ func GuardSCP(except, guardedRoles []string) Document {
 		[]string{"iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"},
 		// Creating a role with an excepted or guarded name would make its
 		// holder excepted; the real ones exist, so this only stops a
-		// re-creation after a deletion the rest denies.
-		[]string{"iam:CreateRole"}, PrincipalTamperActions,
+		// re-creation after a deletion the rest denies. Passing one of the
+		// switch's roles hands its powers to the caller's own function or
+		// schedule.
+		[]string{"iam:CreateRole", "iam:PassRole"}, PrincipalTamperActions,
 	)
 	resources := []string{
 		anyAccount(FunctionARN), anyAccount(FunctionARN) + ":*",
-		// A subscription's ARN is its topic's ARN and an ID.
-		anyAccount(TripTopicARN), anyAccount(TripTopicARN) + ":*",
-		anyAccount(NotifyTopicARN), anyAccount(NotifyTopicARN) + ":*",
-		anyAccount(BudgetARN), anyAccount(BillingAlarmARN), anyAccount(ResweepScheduleARN), anyAccount(LatchParameterARN),
-		ManifestBucketPattern, ManifestBucketPattern + "/*",
+		anyAccount(BudgetARN), anyAccount(BillingAlarmARN),
+	}
+	for _, a := range HealthAlarmNames {
+		resources = append(resources, anyAccount(AlarmARN(a)))
+	}
+	resources = append(resources,
+		anyAccount(ScheduleGroupARN), anyAccount(ScheduleGroupSchedulesARN), anyAccount(LatchParameterARN),
+		ManifestBucketPattern, ManifestBucketPattern+"/*",
 		StackSetStackARN, anyAccount(StackARN),
 		anyAccount(QuarantinePolicyARN),
-	}
+	)
 	resources = append(resources, roles...)
+	quarantine := []string{anyAccount(QuarantinePolicyARN)}
 	return Document{
 		Version: "2012-10-17",
 		Statement: []Statement{
-			{Sid: "DenyChangingTheKillSwitch", Effect: "Deny", Action: actions, Resource: resources, Condition: cond},
+			{Sid: "DenyChangingTheKillSwitch", Effect: "Deny", Action: actions, Resource: resources,
+				Condition: map[string]map[string][]string{"ArnNotLike": notExcepted}},
+			{
+				// Every SNS action but Publish, so one AWS adds later
+				// (as it added filter policies) is denied too. A
+				// subscription's ARN is its topic's ARN and an ID.
+				Sid: "DenyAllButPublishOnTheTopics", Effect: "Deny", NotAction: []string{"sns:Publish"},
+				Resource: []string{
+					anyAccount(TripTopicARN), anyAccount(TripTopicARN) + ":*",
+					anyAccount(NotifyTopicARN), anyAccount(NotifyTopicARN) + ":*",
+				},
+				Condition: map[string]map[string][]string{"ArnNotLike": notExcepted},
+			},
 			{
 				Sid: "DenyDetachingTheQuarantine", Effect: "Deny", Action: DetachActions, Resource: []string{"*"},
+				Condition: map[string]map[string][]string{"ArnNotLike": notExcepted, "ArnLike": {"iam:PolicyARN": quarantine}},
+			},
+			{
+				// On Delete*PermissionsBoundary, iam:PermissionsBoundary is
+				// the boundary being removed. (On Put*PermissionsBoundary
+				// it is the new one: IAM has no key for the boundary a Put
+				// replaces, so replacing cannot be told from setting.)
+				Sid: "DenyRemovingTheQuarantineBoundary", Effect: "Deny", Action: BoundaryRemoveActions, Resource: []string{"*"},
+				Condition: map[string]map[string][]string{"ArnNotLike": notExcepted, "ArnLike": {"iam:PermissionsBoundary": quarantine}},
+			},
+			{
+				// The disarm key, by its alias: every KMS call on it but
+				// verifying a MAC (the function's half of the disarm).
+				Sid: "DenyUsingTheDisarmKey", Effect: "Deny", NotAction: []string{"kms:VerifyMac"},
+				Resource: []string{"arn:${Partition}:kms:*:*:key/*"},
 				Condition: map[string]map[string][]string{
-					"ArnNotLike": {"aws:PrincipalArn": except},
-					"ArnLike":    {"iam:PolicyARN": {anyAccount(QuarantinePolicyARN)}},
+					"ArnNotLike":               notExcepted,
+					"ForAnyValue:StringEquals": {"kms:ResourceAliases": {DisarmKeyAlias}},
 				},
 			},
 		},
 	}
 }
 
-// OrgQuarantineSCP is the deny-launch service control policy the org
-// quarantine attaches to one member account: the member's own IAM
-// quarantine cannot bind its root user, nor principals it could not list,
-// and an SCP binds them all. except (the StackSet execution role and the
-// org admins) keep rolling out updates and can clean up.
+// OrgQuarantineSCP is the service control policy the org quarantine
+// attaches to one member account: deny by default, like the IAM
+// quarantine, and it binds what that cannot: the member's root user and
+// principals the function could not list. except (the StackSet execution
+// role and the org admins) keep rolling out updates and can clean up; the
+// switch's own function and schedule roles are excepted too, since the
+// member's switch must go on containing and re-sweeping (the guard SCP
+// keeps anyone else from passing, trusting or re-creating them).
 func OrgQuarantineSCP(except []string) Document {
+	except = append(append([]string{}, except...), FunctionRolePattern, ScheduleRolePattern)
 	return Document{
 		Version: "2012-10-17",
 		Statement: []Statement{{
-			Sid: "DenyLaunchingAndNewCredentials", Effect: "Deny",
-			Action:    append(append([]string{}, LaunchActions...), CredentialActions...),
+			Sid: "DenyEverything", Effect: "Deny",
+			Action:    []string{"*"},
 			Resource:  []string{"*"},
 			Condition: map[string]map[string][]string{"ArnNotLike": {"aws:PrincipalArn": except}},
 		}},

@@ -1,104 +1,132 @@
 package guard_test
 
 import (
+	"context"
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/killswitch/killswitch/internal/guard"
+	"github.com/killswitch/killswitch/internal/iamsim"
 )
 
-// IAM cannot be simulated here (moto does not evaluate policies), so the
-// document's content is asserted: every action the issue lists is denied,
-// the switch's own resources are denied by ARN, and nothing is allowed.
-func TestQuarantineDocumentDeniesLaunchingAndTampering(t *testing.T) {
+const acct = "111122223333"
+
+// admin is AdministratorAccess, as the attacker holds it.
+var admin = iamsim.Policy{Name: "AdministratorAccess", Policy: map[string]any{
+	"Version":   "2012-10-17",
+	"Statement": []any{map[string]any{"Effect": "Allow", "Action": "*", "Resource": "*"}},
+}}
+
+// IAM counts a policy's characters without whitespace: json.Marshal's
+// compact form. Ten break-glass roles of a realistic maximal length (the
+// longest partition, a path, a 64-character name) must fit in 6,144.
+func TestQuarantineDocumentFitsWithTenBreakGlassRoles(t *testing.T) {
 	t.Parallel()
-	bg := []string{"arn:aws:iam::111122223333:role/break-glass", "arn:aws:iam::111122223333:user/ops/bg"}
-	doc := guard.QuarantineDocument(bg).Resolve("aws", "us-east-1", "111122223333")
-
-	denied := map[string][]string{} // action -> resources
-	for _, s := range doc.Statement {
-		if s.Effect != "Deny" {
-			t.Errorf("%s: effect %s; the quarantine must only deny", s.Sid, s.Effect)
-		}
-		for _, a := range s.Action {
-			denied[a] = append(denied[a], s.Resource...)
-		}
+	var bg []string
+	for i := range 10 {
+		name := strings.Repeat("b", 62) + string(rune('a'+i)) + "x"
+		bg = append(bg, "arn:aws-us-gov:iam::123456789012:role/break-glass/emergency-access/"+name)
 	}
-	launch := []string{
-		"ec2:RunInstances", "ec2:StartInstances", "ec2:RequestSpotInstances", "ec2:RequestSpotFleet", "ec2:CreateFleet",
-		"autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup", "autoscaling:SetDesiredCapacity",
-		"ecs:CreateService", "ecs:UpdateService", "ecs:RunTask", "ecs:StartTask",
-		"eks:CreateNodegroup", "eks:UpdateNodegroupConfig",
-		"sagemaker:CreateNotebookInstance", "sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob", "sagemaker:CreateTransformJob",
-		"batch:CreateComputeEnvironment", "batch:UpdateComputeEnvironment", "batch:SubmitJob",
-		"lambda:CreateFunction", "lightsail:Create*",
-		"iam:CreateUser", "iam:CreateAccessKey", "iam:CreateLoginProfile",
+	raw, err := json.Marshal(guard.QuarantineDocument(bg).Resolve("aws-us-gov", "us-gov-west-1", "123456789012"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, a := range launch {
-		if !slices.Contains(denied[a], "*") {
-			t.Errorf("%s is not denied on every resource: %v", a, denied[a])
-		}
-	}
-
-	const (
-		fn     = "arn:aws:lambda:us-east-1:111122223333:function:killswitch"
-		trip   = "arn:aws:sns:us-east-1:111122223333:killswitch-trip"
-		notify = "arn:aws:sns:us-east-1:111122223333:killswitch-notify"
-		policy = "arn:aws:iam::111122223333:policy/killswitch-quarantine"
-	)
-	tamper := []struct {
-		action, resource string
-	}{
-		{"lambda:UpdateFunctionConfiguration", fn}, {"lambda:UpdateFunctionCode", fn}, {"lambda:DeleteFunction", fn},
-		{"lambda:PutFunctionConcurrency", fn}, {"lambda:DeleteFunctionConcurrency", fn}, {"lambda:RemovePermission", fn},
-		{"lambda:InvokeFunction", fn}, {"lambda:InvokeFunction", fn + ":*"},
-		{"sns:Unsubscribe", trip}, {"sns:DeleteTopic", trip}, {"sns:SetTopicAttributes", trip}, {"sns:DeleteTopic", notify}, {"sns:Unsubscribe", notify},
-		{"budgets:ModifyBudget", "arn:aws:budgets::111122223333:budget/killswitch-monthly"},
-		{"cloudwatch:DeleteAlarms", "arn:aws:cloudwatch:us-east-1:111122223333:alarm:killswitch-estimated-charges"},
-		{"cloudwatch:DisableAlarmActions", "arn:aws:cloudwatch:us-east-1:111122223333:alarm:killswitch-estimated-charges"},
-		{"scheduler:DeleteSchedule", "arn:aws:scheduler:us-east-1:111122223333:schedule/default/killswitch-resweep"},
-		{"scheduler:UpdateSchedule", "arn:aws:scheduler:us-east-1:111122223333:schedule/default/killswitch-resweep"},
-		{"ssm:PutParameter", "arn:aws:ssm:us-east-1:111122223333:parameter/killswitch/latch"},
-		{"ssm:DeleteParameter", "arn:aws:ssm:us-east-1:111122223333:parameter/killswitch/latch"},
-		{"cloudformation:DeleteStack", "arn:aws:cloudformation:us-east-1:111122223333:stack/Killswitch/*"},
-		{"cloudformation:UpdateStack", "arn:aws:cloudformation:us-east-1:111122223333:stack/Killswitch/*"},
-		{"iam:CreatePolicyVersion", policy}, {"iam:SetDefaultPolicyVersion", policy}, {"iam:DeletePolicy", policy},
-		{"iam:UpdateAssumeRolePolicy", "arn:aws:iam::111122223333:role/killswitch/*"},
-		{"iam:UpdateAssumeRolePolicy", bg[0]}, {"iam:UpdateLoginProfile", bg[1]},
-	}
-	for _, tc := range tamper {
-		if !slices.Contains(denied[tc.action], tc.resource) {
-			t.Errorf("%s is not denied on %s: %v", tc.action, tc.resource, denied[tc.action])
-		}
-	}
-
-	// Detaching is denied for this policy only, by the iam:PolicyARN key.
-	var detach *guard.Statement
-	for i, s := range doc.Statement {
-		if s.Sid == "DenyDetachingTheQuarantinePolicy" {
-			detach = &doc.Statement[i]
-		}
-	}
-	if detach == nil || !slices.Equal(detach.Condition["ArnEquals"]["iam:PolicyARN"], []string{policy}) {
-		t.Fatalf("no statement denies detaching exactly %s: %+v", policy, detach)
-	}
-	for _, a := range []string{"iam:DetachUserPolicy", "iam:DetachGroupPolicy", "iam:DetachRolePolicy"} {
-		if !slices.Contains(detach.Action, a) {
-			t.Errorf("detaching with %s is not denied", a)
-		}
-	}
-
-	// Every switch resource is an ARN of this account, none a wildcard
-	// beyond the stack's own id suffix and the role path.
-	raw, _ := json.Marshal(doc)
 	if strings.Contains(string(raw), "${") {
 		t.Errorf("unresolved placeholder in %s", raw)
 	}
-	// IAM's managed-policy limit is 6,144 characters without whitespace.
 	if n := len(raw); n > 6144 {
-		t.Errorf("policy is %d characters, over IAM's 6,144", n)
+		t.Errorf("quarantine policy with 10 break-glass roles is %d characters, over IAM's 6,144", n)
+	}
+	for _, a := range bg {
+		if !strings.Contains(string(raw), a) {
+			t.Errorf("break-glass role %s is not in the policy", a)
+		}
+	}
+}
+
+// The quarantine beside AdministratorAccess, attached or as a boundary, in
+// the real evaluator: everything is denied but who-am-I and assuming a
+// break-glass role.
+func TestQuarantineDocumentDeniesByDefault(t *testing.T) {
+	t.Parallel()
+	const bgRole = "arn:aws:iam::" + acct + ":role/break-glass"
+	doc := guard.QuarantineDocument([]string{bgRole, "arn:aws:iam::" + acct + ":user/ops/bg"}).Resolve("aws", "us-east-1", acct)
+	none := guard.QuarantineDocument(nil).Resolve("aws", "us-east-1", acct)
+	q := iamsim.Policy{Name: guard.QuarantinePolicyName, Policy: doc}
+	const user = "arn:aws:iam::" + acct + ":user/alice"
+	type req struct{ action, resource string }
+	reqs := []struct {
+		req
+		allowed bool
+	}{
+		{req{"ec2:RunInstances", "arn:aws:ec2:us-east-1:" + acct + ":instance/*"}, false},
+		{req{"bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-opus-20240229-v1:0"}, false},
+		{req{"lambda:InvokeFunction", "arn:aws:lambda:us-east-1:" + acct + ":function:killswitch"}, false},
+		{req{"iam:DetachUserPolicy", user}, false},
+		{req{"iam:DeleteUserPermissionsBoundary", user}, false},
+		{req{"sts:AssumeRole", "arn:aws:iam::" + acct + ":role/other"}, false},
+		{req{"sts:AssumeRole", "arn:aws:iam::444455556666:role/elsewhere"}, false},
+		{req{"sts:GetCallerIdentity", "*"}, true},
+		{req{"sts:AssumeRole", bgRole}, true},
+	}
+	var sims []iamsim.Simulation
+	for _, r := range reqs {
+		base := iamsim.Simulation{Principal: user, Action: r.action, Resource: r.resource, ResourceAccount: acct}
+		attached, boundary := base, base
+		attached.Identity = []iamsim.Policy{admin, q}
+		boundary.Identity = []iamsim.Policy{admin}
+		boundary.Boundaries = []iamsim.Policy{q}
+		sims = append(sims, attached, boundary)
+	}
+	// With no break-glass role, no role at all may be assumed.
+	sims = append(sims, iamsim.Simulation{Principal: user, Action: "sts:AssumeRole", Resource: bgRole, ResourceAccount: acct,
+		Identity: []iamsim.Policy{admin, {Name: "q", Policy: none}}})
+	got, err := iamsim.Evaluate(context.Background(), sims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reqs {
+		for j, how := range []string{"attached", "as a boundary"} {
+			res := got[2*i+j]
+			if res.Denied() == r.allowed {
+				t.Errorf("quarantine %s: %s on %s: %s, want allowed=%v", how, r.action, r.resource, res.Answer, r.allowed)
+			}
+		}
+	}
+	if last := got[len(got)-1]; !last.Denied() {
+		t.Errorf("quarantine without break-glass roles: sts:AssumeRole is %s", last.Answer)
+	}
+}
+
+// The scheduler role trusts EventBridge Scheduler for the switch's own
+// schedule group in this account only.
+func TestScheduleRoleTrust(t *testing.T) {
+	t.Parallel()
+	trust := guard.ScheduleRoleTrust().Resolve("aws", "us-east-1", acct)
+	role := "arn:aws:iam::" + acct + ":role/killswitch/" + guard.ScheduleRoleName
+	group := guard.Resolve(guard.ScheduleGroupARN, "aws", "us-east-1", acct)
+	for _, tc := range []struct {
+		name, principal, sourceArn, sourceAccount string
+		allowed                                   bool
+	}{
+		{"the switch's group", guard.SchedulerService, group, acct, true},
+		{"the default group", guard.SchedulerService, "arn:aws:scheduler:us-east-1:" + acct + ":schedule-group/default", acct, false},
+		{"another group", guard.SchedulerService, "arn:aws:scheduler:us-east-1:" + acct + ":schedule-group/killswitch-evil", acct, false},
+		{"another account", guard.SchedulerService, "arn:aws:scheduler:us-east-1:444455556666:schedule-group/killswitch", "444455556666", false},
+		{"another service", "lambda.amazonaws.com", group, acct, false},
+	} {
+		got, err := iamsim.Evaluate(context.Background(), []iamsim.Simulation{{
+			Principal: tc.principal, Action: "sts:AssumeRole", Resource: role, ResourceAccount: acct,
+			Context:        map[string]any{"aws:SourceArn": tc.sourceArn, "aws:SourceAccount": tc.sourceAccount},
+			ResourcePolicy: trust,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Denied() == tc.allowed {
+			t.Errorf("%s: %s, want allowed=%v", tc.name, got[0].Answer, tc.allowed)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 //go:embed simulate.mjs
@@ -54,7 +55,8 @@ type Simulation struct {
 	// ResourceAccount is the account that owns Resource.
 	ResourceAccount string
 	// Context holds request context keys (string or []string values),
-	// e.g. aws:SourceArn.
+	// e.g. aws:SourceArn. For an IAM principal, aws:PrincipalArn and
+	// aws:PrincipalAccount default to Principal and its account.
 	Context map[string]any
 
 	Identity       []Policy
@@ -148,9 +150,23 @@ func Evaluate(ctx context.Context, sims []Simulation) ([]Result, error) {
 	}
 	wire := make([]wireSimulation, len(sims))
 	for i, s := range sims {
-		c := s.Context
-		if c == nil {
-			c = map[string]any{}
+		c := map[string]any{}
+		for k, v := range s.Context {
+			c[k] = v
+		}
+		// IAM sets aws:PrincipalArn (the role's ARN for a role session)
+		// and aws:PrincipalAccount on every request; the evaluator leaves
+		// them missing unless given, and a missing key makes ArnNotLike
+		// match: an SCP's exceptions would except nobody.
+		if strings.HasPrefix(s.Principal, "arn:") && strings.Contains(s.Principal, ":iam::") {
+			if _, ok := c["aws:PrincipalArn"]; !ok {
+				c["aws:PrincipalArn"] = s.Principal
+			}
+			if _, ok := c["aws:PrincipalAccount"]; !ok {
+				if parts := strings.SplitN(s.Principal, ":", 6); len(parts) == 6 {
+					c["aws:PrincipalAccount"] = parts[4]
+				}
+			}
 		}
 		identity := s.Identity
 		if identity == nil {
