@@ -390,12 +390,26 @@ func SCPSize(doc guard.Document) int {
 func cfnDocument(doc guard.Document) map[string]any {
 	var statements []any
 	for _, s := range doc.Statement {
-		st := map[string]any{"Sid": s.Sid, "Effect": s.Effect, "Action": s.Action}
-		resources := make([]any, len(s.Resource))
-		for i, r := range s.Resource {
-			resources[i] = resolvePseudo(r)
+		st := map[string]any{"Sid": s.Sid, "Effect": s.Effect}
+		resolved := func(in []string) []any {
+			out := make([]any, len(in))
+			for i, r := range in {
+				out[i] = resolvePseudo(r)
+			}
+			return out
 		}
-		st["Resource"] = resources
+		if len(s.Action) > 0 {
+			st["Action"] = s.Action
+		}
+		if len(s.NotAction) > 0 {
+			st["NotAction"] = s.NotAction
+		}
+		if len(s.Resource) > 0 {
+			st["Resource"] = resolved(s.Resource)
+		}
+		if len(s.NotResource) > 0 {
+			st["NotResource"] = resolved(s.NotResource)
+		}
 		if s.Condition != nil {
 			conds := map[string]any{}
 			for op, kv := range s.Condition {

@@ -342,12 +342,14 @@ func TestGuardSCPDeniesChangingTheSwitchAttachedToTheOUsWithExceptions(t *testin
 	for _, want := range []string{
 		`"Effect":"Deny"`,
 		`"lambda:DeleteFunction"`, `"lambda:UpdateFunctionConfiguration"`, `"lambda:PutFunctionConcurrency"`,
-		`"sns:DeleteTopic"`, `"sns:Unsubscribe"`, `"budgets:ModifyBudget"`, `"cloudwatch:DeleteAlarms"`,
+		`"budgets:ModifyBudget"`, `"cloudwatch:DeleteAlarms"`,
 		`"scheduler:DeleteSchedule"`, `"ssm:PutParameter"`, `"s3:DeleteBucket"`, `"cloudformation:DeleteStack"`,
 		`"iam:DeletePolicy"`, `"iam:DetachRolePolicy"`,
 		`:lambda:*:*:function:killswitch"`, `:sns:*:*:killswitch-trip"`, `:sns:*:*:killswitch-notify:*"`,
-		`:budgets::*:budget/killswitch-monthly"`, `:cloudwatch:*:*:alarm:killswitch-estimated-charges"`,
-		`:scheduler:*:*:schedule/default/killswitch-resweep"`, `:ssm:*:*:parameter/killswitch/latch"`,
+		`:budgets::*:budget/killswitch-monthly"`, `:cloudwatch:*:*:alarm:killswitch-*"`,
+		`:scheduler:*:*:schedule/killswitch/*"`, `:scheduler:*:*:schedule-group/killswitch"`,
+		`"iam:PassRole"`, `"NotAction":["sns:Publish"]`, `"kms:ResourceAliases":["alias/killswitch-disarm"]`,
+		`"iam:PermissionsBoundary"`, `:ssm:*:*:parameter/killswitch/latch"`,
 		`:s3:::killswitch-manifests-*"`, `:cloudformation:*:*:stack/StackSet-killswitch-member-*"`,
 		`:iam::*:policy/killswitch-quarantine"`,
 		`"ArnNotLike":{"aws:PrincipalArn":[`, `:iam::*:role/stacksets-exec-*"`, `"` + admin + `"`,
@@ -398,7 +400,7 @@ func TestOrgQuarantineAttachesOnlyToAccountsOnTrips(t *testing.T) {
 		t.Errorf("the org quarantine SCP is attached at deploy (%s); it must be attached to a tripped account only", js(q["TargetIds"]))
 	}
 	content := js(q["Content"])
-	for _, want := range []string{`"ec2:RunInstances"`, `"iam:CreateAccessKey"`, `"Resource":["*"]`, `role/stacksets-exec-*"`} {
+	for _, want := range []string{`"Action":["*"]`, `"Resource":["*"]`, `role/stacksets-exec-*"`, `role/killswitch/killswitch-function"`} {
 		if !strings.Contains(content, want) {
 			t.Errorf("org quarantine SCP lacks %s: %s", want, content)
 		}

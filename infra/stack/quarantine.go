@@ -16,46 +16,72 @@ const QuarantinePolicyName = guard.QuarantinePolicyName
 // QuarantineEnabled says whether cfg creates the quarantine policy.
 func QuarantineEnabled(cfg Config) bool { return cfg.Quarantine == settings.QuarantineDenyLaunch }
 
-// newQuarantinePolicy creates the deny policy from guard.QuarantineDocument,
-// the one definition the function's tests and the policy-content test read
+// newQuarantinePolicy creates the quarantine policy from
+// guard.QuarantineDocument, the one definition the evaluator tests read
 // too. It is attached to nothing at deploy; the function attaches it at
-// trip time. Its statements name the switch's resources by their fixed
-// names, not by reference, so the function (whose environment names the
-// policy) and the policy do not depend on each other.
+// trip time (as a managed policy, or as the permissions boundary of a
+// principal whose policy slots are full). Its statements name the switch's
+// resources by their fixed names, not by reference, so the function (whose
+// environment names the policy) and the policy do not depend on each other.
 func newQuarantinePolicy(stack awscdk.Stack, cfg Config) awsiam.ManagedPolicy {
 	doc := guard.QuarantineDocument(cfg.BreakGlassARNs)
 	var statements []awsiam.PolicyStatement
 	for _, s := range doc.Statement {
-		resources := make([]*string, len(s.Resource))
-		for i, r := range s.Resource {
-			resources[i] = jsii.String(resolvePseudo(r))
-		}
-		props := &awsiam.PolicyStatementProps{
-			Sid:       jsii.String(s.Sid),
-			Effect:    awsiam.Effect_DENY,
-			Actions:   jsii.Strings(s.Action...),
-			Resources: &resources,
-		}
-		if s.Condition != nil {
-			conds := map[string]any{}
-			for op, kv := range s.Condition {
-				m := map[string]any{}
-				for k, vs := range kv {
-					var values []any
-					for _, v := range vs {
-						values = append(values, resolvePseudo(v))
-					}
-					m[k] = values
-				}
-				conds[op] = m
-			}
-			props.Conditions = &conds
-		}
-		statements = append(statements, awsiam.NewPolicyStatement(props))
+		statements = append(statements, guardStatement(s))
 	}
 	return awsiam.NewManagedPolicy(stack, jsii.String("QuarantinePolicy"), &awsiam.ManagedPolicyProps{
 		ManagedPolicyName: jsii.String(QuarantinePolicyName),
-		Description:       jsii.String("killswitch quarantine: attached by the kill switch when it trips; denies launching compute, new users and keys, and changing the kill switch. Detach it as the root user or a break-glass principal."),
+		Description:       jsii.String("killswitch quarantine: attached by the kill switch when it trips (or set as the permissions boundary); denies everything but sts:GetCallerIdentity and assuming a break-glass role. Detach it as the root user or a break-glass principal."),
 		Document:          awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements}),
 	})
+}
+
+// guardStatement is an identity-policy statement of a guard.Document as
+// the CDK builds it, placeholders resolved to the stack's pseudo
+// parameters: Allow or Deny, Action or NotAction, Resource or NotResource.
+func guardStatement(s guard.Statement) awsiam.PolicyStatement {
+	strs := func(in []string) *[]*string {
+		if len(in) == 0 {
+			return nil
+		}
+		out := make([]*string, len(in))
+		for i, r := range in {
+			out[i] = jsii.String(resolvePseudo(r))
+		}
+		return &out
+	}
+	effect := awsiam.Effect_DENY
+	if s.Effect == "Allow" {
+		effect = awsiam.Effect_ALLOW
+	}
+	props := &awsiam.PolicyStatementProps{
+		Sid:          jsii.String(s.Sid),
+		Effect:       effect,
+		Actions:      strs(s.Action),
+		NotActions:   strs(s.NotAction),
+		Resources:    strs(s.Resource),
+		NotResources: strs(s.NotResource),
+	}
+	if s.Condition != nil {
+		props.Conditions = guardConditions(s.Condition)
+	}
+	return awsiam.NewPolicyStatement(props)
+}
+
+// guardConditions are a guard statement's conditions, placeholders
+// resolved to the stack's pseudo parameters.
+func guardConditions(c map[string]map[string][]string) *map[string]any {
+	conds := map[string]any{}
+	for op, kv := range c {
+		m := map[string]any{}
+		for k, vs := range kv {
+			var values []any
+			for _, v := range vs {
+				values = append(values, resolvePseudo(v))
+			}
+			m[k] = values
+		}
+		conds[op] = m
+	}
+	return &conds
 }

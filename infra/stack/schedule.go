@@ -35,17 +35,26 @@ func resweepRate(minutes int) string {
 }
 
 func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function) awsscheduler.CfnSchedule {
+	// The switch's own schedule group: the role below trusts only it, and
+	// the quarantine and the guard SCP keep anyone from adding a schedule
+	// to it.
+	group := awsscheduler.NewCfnScheduleGroup(stack, jsii.String("ResweepScheduleGroup"), &awsscheduler.CfnScheduleGroupProps{
+		Name: jsii.String(guard.ScheduleGroupName),
+	})
 	// Its own role: the scheduler may invoke the kill switch and nothing
-	// else, and only on behalf of schedules of this account.
+	// else, and only for a schedule in the switch's group of this account
+	// (guard.ScheduleRoleTrust, which the evaluator tests and the sweep's
+	// drift check read too). Without the aws:SourceArn condition any
+	// schedule of the account could pass the role and invoke the function
+	// as the switch.
+	trust := guard.ScheduleRoleTrust().Statement[0]
 	role := awsiam.NewRole(stack, jsii.String("ResweepScheduleRole"), &awsiam.RoleProps{
 		RoleName: jsii.String(guard.ScheduleRoleName),
 		Path:     jsii.String(guard.RolePath),
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
-			Conditions: &map[string]any{
-				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
-			},
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String(trust.Principal["Service"][0]), &awsiam.ServicePrincipalOpts{
+			Conditions: guardConditions(trust.Condition),
 		}),
-		Description: jsii.String("killswitch resweep schedule (EventBridge Scheduler): invokes the killswitch function only"),
+		Description: jsii.String("killswitch resweep schedule (EventBridge Scheduler, group " + guard.ScheduleGroupName + " only): invokes the killswitch function only"),
 	})
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("InvokeTheKillSwitchOnly"),
@@ -58,6 +67,7 @@ func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function) awsschedule
 	interval := minutes * 60
 	schedule := awsscheduler.NewCfnSchedule(stack, jsii.String("ResweepSchedule"), &awsscheduler.CfnScheduleProps{
 		Name:               jsii.String(ResweepScheduleName),
+		GroupName:          jsii.String(guard.ScheduleGroupName),
 		Description:        jsii.String("killswitch: live-usage census while armed (trips on a cap), re-sweep while tripped"),
 		ScheduleExpression: jsii.String(resweepRate(minutes)),
 		FlexibleTimeWindow: &awsscheduler.CfnSchedule_FlexibleTimeWindowProperty{Mode: jsii.String("OFF")},
@@ -74,7 +84,8 @@ func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function) awsschedule
 			},
 		},
 	})
-	// The role's policy must exist before the first invocation.
-	schedule.Node().AddDependency(role.Node().FindChild(jsii.String("DefaultPolicy")))
+	// The role's policy must exist before the first invocation, and the
+	// group before its schedule.
+	schedule.Node().AddDependency(role.Node().FindChild(jsii.String("DefaultPolicy")), group)
 	return schedule
 }

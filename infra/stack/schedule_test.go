@@ -1,11 +1,14 @@
 package stack_test
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/killswitch/killswitch/infra/stack"
+	"github.com/killswitch/killswitch/internal/guard"
 )
 
 func TestLatchParameter(t *testing.T) {
@@ -91,15 +94,23 @@ func TestResweepSchedule(t *testing.T) {
 			if role == b.functionRole(t) {
 				t.Fatal("the schedule uses the function's role")
 			}
-			trust := b.props(role)["AssumeRolePolicyDocument"].(map[string]any)["Statement"].([]any)
-			wantTrust := []any{map[string]any{
-				"Action": "sts:AssumeRole", "Effect": "Allow",
-				"Principal": map[string]any{"Service": "scheduler.amazonaws.com"},
-				"Condition": map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": ref("AWS::AccountId")}},
-			}}
-			if !reflectEqualJSON(trust, wantTrust) {
-				t.Errorf("schedule role trust:\n got %v\nwant %v", trust, wantTrust)
+			// Its trust is guard.ScheduleRoleTrust (the CDK drops the Sid
+			// of a trust statement): the scheduler, for the switch's own
+			// schedule group of this account only.
+			trust := normalizeJSON(resolveCFN(b.props(role)["AssumeRolePolicyDocument"], "aws", "us-east-1", "123456789012"))
+			wantDoc := guard.ScheduleRoleTrust().Resolve("aws", "us-east-1", "123456789012")
+			wantDoc.Statement[0].Sid = ""
+			if want := normalizeJSON(wantDoc); !reflect.DeepEqual(trust, want) {
+				g, _ := json.Marshal(trust)
+				w, _ := json.Marshal(want)
+				t.Errorf("schedule role trust:\n got %s\nwant %s", g, w)
 			}
+			// The schedule is in the switch's own group, which the stack
+			// creates.
+			if p["GroupName"] != guard.ScheduleGroupName {
+				t.Errorf("schedule in group %v, want %s", p["GroupName"], guard.ScheduleGroupName)
+			}
+			b.one(t, "AWS::Scheduler::ScheduleGroup", "Name", guard.ScheduleGroupName)
 			if p := b.props(role); p["ManagedPolicyArns"] != nil || p["Policies"] != nil {
 				t.Errorf("schedule role has other policies: %v", p)
 			}

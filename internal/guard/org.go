@@ -106,6 +106,9 @@ func AlarmARN(name string) string {
 	return "arn:${Partition}:cloudwatch:${Region}:${Account}:alarm:" + name
 }
 
+// AlarmNamePrefix begins the name of every alarm of the switch.
+const AlarmNamePrefix = "killswitch-"
+
 // ScheduleGroupSchedulesARN matches every schedule in the switch's group.
 const ScheduleGroupSchedulesARN = "arn:${Partition}:scheduler:${Region}:${Account}:schedule/" + ScheduleGroupName + "/*"
 
@@ -161,10 +164,11 @@ func GuardSCP(except, guardedRoles []string) Document {
 	)
 	resources := []string{
 		anyAccount(FunctionARN), anyAccount(FunctionARN) + ":*",
-		anyAccount(BudgetARN), anyAccount(BillingAlarmARN),
-	}
-	for _, a := range HealthAlarmNames {
-		resources = append(resources, anyAccount(AlarmARN(a)))
+		anyAccount(BudgetARN),
+		// The billing alarm and the health alarms (HealthAlarmNames) by
+		// their common prefix, to fit the SCP's size: it also covers any
+		// alarm an attacker names killswitch-*, which is harmless.
+		anyAccount(AlarmARN(AlarmNamePrefix + "*")),
 	}
 	resources = append(resources,
 		anyAccount(ScheduleGroupARN), anyAccount(ScheduleGroupSchedulesARN), anyAccount(LatchParameterARN),

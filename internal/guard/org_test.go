@@ -149,6 +149,11 @@ func TestGuardSCPEvaluation(t *testing.T) {
 		{"an org admin removes the quarantine boundary", orgAdmin, "iam:DeleteUserPermissionsBoundary", bob, map[string]any{"iam:PermissionsBoundary": quarantine}, false},
 	}
 	got := evalSCP(t, doc, calls)
+	for _, name := range append([]string{guard.BillingAlarmName}, guard.HealthAlarmNames...) {
+		if !strings.HasPrefix(name, guard.AlarmNamePrefix) {
+			t.Errorf("alarm %s lacks the prefix %s the guard SCP matches", name, guard.AlarmNamePrefix)
+		}
+	}
 	// A condition key the action does not support never matches in AWS:
 	// the evaluator drops it, and the statement would deny nothing.
 	for i, c := range calls {
