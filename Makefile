@@ -10,13 +10,18 @@ export CGO_ENABLED := 0
 
 GO_DIRS := lambda cmd internal infra tests
 
-.PHONY: test unit integration lint fuzz infra-check bootstrap cli demo bench readme-settings money clean
+.PHONY: node-deps readme-threats test unit integration lint fuzz infra-check bootstrap cli demo bench readme-settings money clean
 
 ## test: every check and test that CI runs
-test: lint
+test: node-deps lint
 	go test -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
 	scripts/check-infra
+
+## node-deps: npm ci when node_modules is missing or stale (the CDK CLI, and
+## the IAM evaluator that internal/guard's and tests/lockdown's tests drive)
+node-deps:
+	scripts/node-deps
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -55,6 +60,10 @@ money:
 ## readme-settings: rewrite README.md's settings table from the tables of keys
 readme-settings:
 	go run ./infra/cmd/settingsdoc
+
+## readme-threats: rewrite README.md's threat-model table from the lockdown evaluation's requests
+readme-threats:
+	go run ./tests/threatdoc
 
 clean:
 	rm -rf build cdk.out

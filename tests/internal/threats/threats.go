@@ -7,7 +7,10 @@
 package threats
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/killswitch/killswitch/internal/guard"
@@ -253,4 +256,23 @@ func ReplaceInReadme(doc, table string) (string, bool) {
 		return doc, false
 	}
 	return doc[:i+len(ReadmeBegin)] + "\n" + table + doc[j:], true
+}
+
+// ReadmePath finds README.md at the repository root, walking up from the
+// working directory to the go.mod.
+func ReadmePath() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "README.md"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod in the working directory or any parent")
+		}
+		dir = parent
+	}
 }
