@@ -46,7 +46,7 @@ cli:
 	go build -trimpath -o build/killswitch ./cmd/killswitch
 
 ## demo: the whole chain locally, on emulators
-demo:
+demo: node-deps
 	go run ./tests/demo
 
 ## bench: the speed table

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/killswitch/killswitch/internal/awsconfig"
+	"github.com/killswitch/killswitch/internal/guard"
 	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/tests/internal/attack"
 	"github.com/killswitch/killswitch/tests/internal/chain"
@@ -88,6 +89,13 @@ func run(ctx context.Context) error {
 		len(seeded.Attackers()), len(plan.Regions), len(seeded.Spot), len(seeded.TermProtected), len(seeded.StopProtected),
 		len(seeded.Exempt), strings.Join(seeded.Exempt, ", "), seeded.ForgedTag)
 
+	begin("Create the stack's quarantine policy and roles; the attacker's admin user")
+	quarantineEnv, err := seedLockdown(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	done("policy %s (deny by default), the switch's roles, a break-glass role; user %s with AdministratorAccess and a key", guard.QuarantinePolicyName, demoAttacker)
+
 	begin("Create the stack's topics, the owner's inbox and the trip subscription; start the Lambda")
 	box, err := chain.NewInbox(ctx, cfg)
 	if err != nil {
@@ -103,6 +111,7 @@ func run(ctx context.Context) error {
 		Config: cfg, MotoURL: srv.URL, Bin: bin,
 		NotifyTopicARN: box.TopicARN,
 		Exempt:         seeded.Exempt,
+		Env:            quarantineEnv,
 		FunctionLogs:   logFile,
 	})
 	if err != nil {
@@ -156,6 +165,12 @@ func run(ctx context.Context) error {
 	fmt.Println("    " + strings.Repeat("-", 76))
 	fmt.Println("    (The Account line shows the runtime emulator's fixed function ARN account,")
 	fmt.Println("    012345678912; in AWS it is your own account ID.)")
+
+	begin("The attacker after the trip: quarantined, with the stolen admin credentials")
+	if err := showLockdown(ctx, cfg); err != nil {
+		return err
+	}
+	done("read back from moto's IAM and evaluated")
 
 	begin("The owner's side: killswitch status, and a dry-run restore")
 	if err := ownerView(ctx, root, srv.URL, box.TopicARN); err != nil {
