@@ -173,7 +173,7 @@ func run(ctx context.Context) error {
 	done("read back from moto's IAM and evaluated")
 
 	begin("The owner's side: killswitch status, and a dry-run restore")
-	if err := ownerView(ctx, root, srv.URL, box.TopicARN); err != nil {
+	if err := ownerView(ctx, root, srv.URL, box.TopicARN, quarantineEnv); err != nil {
 		return err
 	}
 	done("the CLI read the latch and the manifest; nothing was changed")
@@ -210,7 +210,7 @@ func rel(root, p string) string {
 // ownerView builds the operator CLI, as `make cli` does, and runs what an
 // owner runs after a trip: the switch's status, then a dry-run restore of
 // the latest trip from its manifest. Both only read.
-func ownerView(ctx context.Context, root, motoURL, notifyTopic string) error {
+func ownerView(ctx context.Context, root, motoURL, notifyTopic string, quarantineEnv []string) error {
 	bin := filepath.Join(root, "build", "demo", "killswitch")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/killswitch")
 	build.Dir = root
@@ -222,6 +222,7 @@ func ownerView(ctx context.Context, root, motoURL, notifyTopic string) error {
 		settings.EnvLatchParameter+"="+chain.LatchParameter,
 		settings.EnvManifestBucket+"="+chain.ManifestBucket,
 		settings.EnvNotifyTopicARN+"="+notifyTopic)
+	env = append(env, quarantineEnv...)
 	for _, args := range [][]string{{"status"}, {"restore", "--latest"}} {
 		fmt.Printf("\n    $ killswitch %s\n", strings.Join(args, " "))
 		cmd := exec.CommandContext(ctx, bin, args...)
