@@ -29,11 +29,17 @@ func newQuarantinePolicy(stack awscdk.Stack, cfg Config) awsiam.ManagedPolicy {
 	for _, s := range doc.Statement {
 		statements = append(statements, guardStatement(s))
 	}
-	return awsiam.NewManagedPolicy(stack, jsii.String("QuarantinePolicy"), &awsiam.ManagedPolicyProps{
+	policy := awsiam.NewManagedPolicy(stack, jsii.String("QuarantinePolicy"), &awsiam.ManagedPolicyProps{
 		ManagedPolicyName: jsii.String(QuarantinePolicyName),
 		Description:       jsii.String("killswitch quarantine: attached by the kill switch when it trips (or set as the permissions boundary); denies everything but sts:GetCallerIdentity and assuming a break-glass role. Detach it as the root user or a break-glass principal."),
 		Document:          awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements}),
 	})
+	// Its one Allow is sts:GetCallerIdentity (no resource-level
+	// permissions) and sts:AssumeRole on *, which its own Deny narrows to
+	// the break-glass roles; it allows them on * so that, as a permissions
+	// boundary, it leaves those two open. Its Denies are on * by design.
+	suppress(policy, iamWildcards, "quarantine (deny by default): its Allow is sts:GetCallerIdentity and sts:AssumeRole, which its own Deny limits to the break-glass roles; as a permissions boundary it must allow what it leaves open", "Resource::*")
+	return policy
 }
 
 // guardStatement is an identity-policy statement of a guard.Document as
