@@ -28,7 +28,7 @@ type OrgConfig struct {
 	TargetOUIDs []string
 	// SCPGuard attaches the guard SCP to TargetOUIDs.
 	SCPGuard bool
-	// OrgQuarantine adds the function that attaches the deny-launch SCP to
+	// OrgQuarantine adds the function that attaches the deny-by-default SCP to
 	// a member account that trips.
 	OrgQuarantine bool
 	// OrgAdminARNs are excepted from both SCPs (ArnNotLike, so wildcards

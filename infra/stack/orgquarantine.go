@@ -18,16 +18,17 @@ import (
 // quarantine function, relative to the repository root.
 const OrgQuarantineBootstrapRelPath = "build/orgquarantine/bootstrap"
 
-// newOrgQuarantine adds the deny-launch SCP, attached to nothing, and the
+// newOrgQuarantine adds the deny-by-default SCP, attached to nothing, and the
 // function that attaches it to a member account whose switch reports a
 // trip on the central topic.
 func newOrgQuarantine(stack awscdk.Stack, props *OrgStackProps, central awssns.Topic) {
 	policy := awsorganizations.NewCfnPolicy(stack, jsii.String("OrgQuarantinePolicy"), &awsorganizations.CfnPolicyProps{
 		Name:        jsii.String(OrgQuarantineSCPName),
 		Type:        jsii.String("SERVICE_CONTROL_POLICY"),
-		Description: jsii.String("killswitch org quarantine: attached to a member account that tripped; denies launching compute and new credentials to everyone there, root included. Detach it once the account is clean."),
-		// Only the StackSet (updates) and the org admins (clean-up) are
-		// excepted: the switch's own roles launch nothing.
+		Description: jsii.String("killswitch org quarantine: attached to a member account that tripped; denies everything to everyone there, root included, but the StackSet, the org admins and the switch's own roles. Detach it once the account is clean."),
+		// The StackSet (updates) and the org admins (clean-up) are
+		// excepted; OrgQuarantineSCP adds the switch's function and
+		// schedule roles, which must go on containing.
 		Content: cfnDocument(guard.OrgQuarantineSCP(append([]string{guard.StackSetExecRolePattern}, props.Org.OrgAdminARNs...))),
 	})
 
@@ -40,7 +41,7 @@ func newOrgQuarantine(stack awscdk.Stack, props *OrgStackProps, central awssns.T
 		RoleName:    jsii.String(guard.OrgQuarantineFunctionName),
 		Path:        jsii.String(guard.RolePath),
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("killswitch org quarantine: attach the deny-launch SCP to a member account of the organization"),
+		Description: jsii.String("killswitch org quarantine: attach the deny-by-default SCP to a member account of the organization"),
 	})
 	// The one SCP, to the organization's accounts only (never an OU or
 	// the root, which would bind every account).
@@ -64,7 +65,7 @@ func newOrgQuarantine(stack awscdk.Stack, props *OrgStackProps, central awssns.T
 
 	fn := awslambda.NewFunction(stack, jsii.String("OrgQuarantineFunction"), &awslambda.FunctionProps{
 		FunctionName:  jsii.String(guard.OrgQuarantineFunctionName),
-		Description:   jsii.String("killswitch org quarantine: attaches the deny-launch SCP to a member account that tripped"),
+		Description:   jsii.String("killswitch org quarantine: attaches the deny-by-default SCP to a member account that tripped"),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:  awslambda.Architecture_ARM_64(),
 		Handler:       jsii.String("bootstrap"),
@@ -86,6 +87,6 @@ func newOrgQuarantine(stack awscdk.Stack, props *OrgStackProps, central awssns.T
 
 	awscdk.NewCfnOutput(stack, jsii.String("OrgQuarantinePolicyId"), &awscdk.CfnOutputProps{
 		Value:       policy.AttrId(),
-		Description: jsii.String("The deny-launch SCP the org quarantine attaches to a member that tripped; detach it with aws organizations detach-policy once the account is clean"),
+		Description: jsii.String("The deny-by-default SCP the org quarantine attaches to a member that tripped; detach it with aws organizations detach-policy once the account is clean"),
 	})
 }

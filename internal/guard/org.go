@@ -16,7 +16,7 @@ const (
 	// GuardSCPName is the service control policy that keeps member
 	// accounts' principals from changing the switch.
 	GuardSCPName = "killswitch-guard"
-	// OrgQuarantineSCPName is the deny-launch service control policy the
+	// OrgQuarantineSCPName is the deny-by-default service control policy the
 	// org quarantine attaches to one member account that tripped.
 	OrgQuarantineSCPName = "killswitch-org-quarantine"
 	// OrgQuarantineFunctionName is the org stack's function that attaches it.
