@@ -35,6 +35,7 @@ func TestQuarantineDocumentFitsWithTenBreakGlassRoles(t *testing.T) {
 	if strings.Contains(string(raw), "${") {
 		t.Errorf("unresolved placeholder in %s", raw)
 	}
+	t.Logf("quarantine policy with 10 break-glass roles: %d characters", len(raw))
 	if n := len(raw); n > 6144 {
 		t.Errorf("quarantine policy with 10 break-glass roles is %d characters, over IAM's 6,144", n)
 	}
