@@ -48,7 +48,13 @@ type quarantineAccount struct {
 	owner, attacker, attackerRole, admins, other string
 	breakGlassRole, breakGlassUser, bgGroup      string
 	ownRole, fakeOwnRole, serviceLinked          string
+	// impostor has the switch's path and the Slack role's name, in a stack
+	// with no Slack role: its ID is not the stack's.
+	impostor string
 }
+
+// lambdaTrust is the function role's trust as the stack deploys it.
+const lambdaTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
 
 func newQuarantineAccount() quarantineAccount {
 	f := newFakeIAM()
@@ -62,6 +68,8 @@ func newQuarantineAccount() quarantineAccount {
 	a.attackerRole = f.addRole("/", "attacker-ec2", now)
 	a.breakGlassRole = f.addRole("/", "break-glass", now.AddDate(-1, 0, 0))
 	a.ownRole = f.addRole(guard.RolePath, guard.FunctionRoleName, now)
+	f.setTrust(guard.FunctionRoleName, lambdaTrust)
+	a.impostor = f.addRole(guard.RolePath, guard.SlackRoleName, now)
 	// Same path, another name: an attacker cannot hide under the path.
 	a.fakeOwnRole = f.addRole(guard.RolePath, "killswitch-helper", now)
 	a.serviceLinked = f.addRole("/aws-service-role/spot.amazonaws.com/", "AWSServiceRoleForEC2Spot", now)
@@ -72,7 +80,8 @@ func newQuarantineAccount() quarantineAccount {
 }
 
 func (a quarantineAccount) kind() *resources.Quarantine {
-	return resources.NewQuarantine(a.iam, resources.QuarantineOptions{PolicyARN: quarantineARN, BreakGlassARNs: []string{a.breakGlassRole, a.breakGlassUser}})
+	return resources.NewQuarantine(a.iam, resources.QuarantineOptions{PolicyARN: quarantineARN, BreakGlassARNs: []string{a.breakGlassRole, a.breakGlassUser},
+		OwnRoleIDs: []string{a.iam.roleID(guard.FunctionRoleName)}, Region: "us-east-1"})
 }
 
 func (a quarantineAccount) policy() engine.Policy {
@@ -94,6 +103,7 @@ func TestQuarantineAttachesToEveryPrincipalButTheExemptOnes(t *testing.T) {
 		{a.attackerRole, "role/attacker-ec2", true},
 		{a.admins, "group/admins", true},
 		{a.fakeOwnRole, "role/killswitch-helper", true},
+		{a.impostor, "role/" + guard.SlackRoleName, true},
 		{a.breakGlassRole, "role/break-glass", false},
 		{a.breakGlassUser, "user/break-glass-user", false},
 		{a.bgGroup, "group/emergency", false},
@@ -113,8 +123,15 @@ func TestQuarantineAttachesToEveryPrincipalButTheExemptOnes(t *testing.T) {
 			t.Errorf("%s: prior %#v, want the principal without the policy", tc.arn, o.Prior)
 		}
 	}
-	if len(kr.Outcomes) != 5 {
-		t.Errorf("%d outcomes, want 5: %+v", len(kr.Outcomes), kr.Outcomes)
+	if len(kr.Outcomes) != 6 {
+		t.Errorf("%d outcomes, want 6: %+v", len(kr.Outcomes), kr.Outcomes)
+	}
+	// The impostor is told apart in the report; the others are not.
+	if note := got[a.impostor].Note; !strings.Contains(note, "named like the kill switch's own role") || !strings.Contains(note, "not the stack's") {
+		t.Errorf("impostor %s: note %q, want it named like the switch's role but not the stack's", a.impostor, note)
+	}
+	if note := got[a.fakeOwnRole].Note; note != "" {
+		t.Errorf("%s is not named like an own role, yet its note says %q", a.fakeOwnRole, note)
 	}
 	refused := refusals(kr)
 	for arn, want := range map[string]string{
@@ -127,8 +144,8 @@ func TestQuarantineAttachesToEveryPrincipalButTheExemptOnes(t *testing.T) {
 			t.Errorf("%s: refused %q, want a reason with %q", arn, refused[arn], want)
 		}
 	}
-	if _, listed := refused[a.serviceLinked]; listed || kr.Found != 9 {
-		t.Errorf("found %d (want 9: AWS-managed and already quarantined roles are not listed), refused %v", kr.Found, refused)
+	if _, listed := refused[a.serviceLinked]; listed || kr.Found != 10 {
+		t.Errorf("found %d (want 10: AWS-managed and already quarantined roles are not listed), refused %v", kr.Found, refused)
 	}
 
 	// The report tells the owner how to lift it, naming the policy.
@@ -183,7 +200,7 @@ func TestQuarantineFailuresAreReported(t *testing.T) {
 		// listing is the kind's listing error, if any.
 		listing string
 	}{
-		{"a full principal is failed with its code", map[string]error{"AttachRolePolicy role/attacker-ec2": apiErr("LimitExceeded")}, engine.StatusFailed, "LimitExceeded", ""},
+		{"a refused attach is failed with its code", map[string]error{"AttachRolePolicy role/attacker-ec2": apiErr("AccessDenied")}, engine.StatusFailed, "AccessDenied", ""},
 		{"a principal deleted meanwhile is gone", map[string]error{"AttachRolePolicy role/attacker-ec2": apiErr("NoSuchEntity")}, engine.StatusGone, "NoSuchEntity", ""},
 		{"no listing of who has the policy: nothing attached blind", map[string]error{"ListEntitiesForPolicy": apiErr("AccessDenied")}, "", "", "AccessDenied"},
 	}
@@ -200,8 +217,8 @@ func TestQuarantineFailuresAreReported(t *testing.T) {
 				return
 			}
 			wantOutcome(t, outcomesByID(kr), a.attackerRole, tc.status, resources.VerbQuarantine(quarantineARN), tc.code)
-			if n := len(kr.IDs("quarantine policy attached")); n != 4 {
-				t.Errorf("%d others quarantined, want 4", n)
+			if n := len(kr.IDs("quarantine policy attached")); n != 5 {
+				t.Errorf("%d others quarantined, want 5", n)
 			}
 		})
 	}
@@ -222,8 +239,8 @@ func TestQuarantineDryRunChangesNothing(t *testing.T) {
 	p := a.policy()
 	p.DryRun = true
 	kr := sweepGlobal(t, a.kind(), p)
-	if n := len(kr.IDs("would attach the quarantine policy")); n != 5 {
-		t.Errorf("dry run plans %d attachments, want 5", n)
+	if n := len(kr.IDs("would attach the quarantine policy")); n != 6 {
+		t.Errorf("dry run plans %d attachments, want 6", n)
 	}
 	for _, c := range a.iam.calls {
 		if strings.HasPrefix(c, "Attach") {
