@@ -34,19 +34,10 @@ func resweepRate(minutes int) string {
 	return fmt.Sprintf("rate(%d minutes)", minutes)
 }
 
-func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function) awsscheduler.CfnSchedule {
-	// Its own role: the scheduler may invoke the kill switch and nothing
-	// else, and only on behalf of schedules of this account.
-	role := awsiam.NewRole(stack, jsii.String("ResweepScheduleRole"), &awsiam.RoleProps{
-		RoleName: jsii.String(guard.ScheduleRoleName),
-		Path:     jsii.String(guard.RolePath),
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
-			Conditions: &map[string]any{
-				"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
-			},
-		}),
-		Description: jsii.String("killswitch resweep schedule (EventBridge Scheduler): invokes the killswitch function only"),
-	})
+// newResweepSchedule is the schedule, on its own role (roles.go: created
+// before the function, which carries its ID).
+func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function, role awsiam.Role) awsscheduler.CfnSchedule {
+	// The scheduler may invoke the kill switch and nothing else.
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("InvokeTheKillSwitchOnly"),
 		Effect:    awsiam.Effect_ALLOW,
