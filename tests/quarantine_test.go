@@ -116,6 +116,28 @@ func breakGlassARNs() []string {
 // cover old keys with a fake clock).
 func seedIAM(t *testing.T, r *rig) *iamSeed {
 	t.Helper()
+	return seedIAMWith(t, r, true)
+}
+
+// ownRoleTrust is the trust policy the stack gives each of its roles.
+func ownRoleTrust(name string) string {
+	switch name {
+	case guard.ScheduleRoleName:
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"scheduler.amazonaws.com"},"Action":"sts:AssumeRole",` +
+			`"Condition":{"StringEquals":{"aws:SourceAccount":"` + motoAccount + `"},"ArnEquals":{"aws:SourceArn":"` +
+			guard.Resolve(guard.ResweepScheduleARN, "aws", moto.Region, motoAccount) + `"}}}]}`
+	case guard.SlackRoleName:
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"chatbot.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	}
+	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+}
+
+// seedIAMWith is seedIAM, with the Slack role among the stack's roles or
+// not. The stack's roles are created with the trust the stack gives them,
+// and their unique IDs go into the function's settings, as the stack
+// writes them (KILLSWITCH_OWN_ROLE_IDS).
+func seedIAMWith(t *testing.T, r *rig, slack bool) *iamSeed {
+	t.Helper()
 	ctx := context.Background()
 	c := iam.NewFromConfig(r.plain)
 	s := &iamSeed{arn: map[string]string{}}
@@ -169,9 +191,19 @@ func seedIAM(t *testing.T, r *rig) *iamSeed {
 	user(breakGlassUser)
 	s.bgKey = key(breakGlassUser)
 	group(breakGlassGroup, breakGlassUser)
-	// The kill switch's own roles, at the stack's fixed path and names.
+	// The kill switch's own roles, at the stack's fixed path and names,
+	// known to the function by their unique IDs.
+	r.settings.OwnRoleIDs = nil
 	for _, name := range guard.OwnRoleNames {
-		role(name, guard.RolePath, "lambda.amazonaws.com")
+		if name == guard.SlackRoleName && !slack {
+			continue
+		}
+		out, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), Path: aws.String(guard.RolePath), AssumeRolePolicyDocument: aws.String(ownRoleTrust(name))})
+		if err != nil {
+			t.Fatalf("creating the stack's role %s: %v", name, err)
+		}
+		s.arn[name] = aws.ToString(out.Role.Arn)
+		r.settings.OwnRoleIDs = append(r.settings.OwnRoleIDs, aws.ToString(out.Role.RoleId))
 	}
 	// A service-linked role: AWS owns it, and IAM refuses customer
 	// policies on it.
