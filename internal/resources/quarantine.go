@@ -146,6 +146,7 @@ type Quarantine struct {
 	opts     QuarantineOptions
 	verb     engine.Verb
 	boundary engine.Verb
+	impostor engine.Verb
 }
 
 var (
@@ -154,7 +155,22 @@ var (
 )
 
 func NewQuarantine(api QuarantineAPI, opts QuarantineOptions) *Quarantine {
-	return &Quarantine{api: api, opts: opts, verb: VerbQuarantine(opts.PolicyARN), boundary: VerbQuarantineBoundary(opts.PolicyARN)}
+	return &Quarantine{api: api, opts: opts, verb: VerbQuarantine(opts.PolicyARN), boundary: VerbQuarantineBoundary(opts.PolicyARN),
+		impostor: VerbQuarantineImpostor(opts.PolicyARN)}
+}
+
+// VerbQuarantineImpostor is the quarantine of a role with the switch's
+// path and one of its role names that the stack did not create: its own
+// verb, so that the owner's report counts and explains it apart.
+func VerbQuarantineImpostor(policyARN string) engine.Verb {
+	v := VerbQuarantine(policyARN)
+	return engine.Verb{
+		Past: "quarantine policy attached to a role named like the switch's",
+		Plan: "attach the quarantine policy to a role named like the switch's",
+		Note: "these roles have the kill switch's path (" + guard.RolePath + ") and one of its role names, but the stack did not create them " +
+			"(their unique IDs are not the ones it wrote): someone made them to pass for the switch. They are quarantined like any other; " +
+			"find who created them in CloudTrail and delete them. " + v.Note,
+	}
 }
 
 // VerbQuarantineBoundary is the verb for a user or role quarantined through
@@ -464,7 +480,7 @@ func (k *Quarantine) Decide(r engine.Resource) engine.Decision {
 		return engine.Leave(r, "its managed-policy slots are full ("+r.Attributes[attrGroupFull]+
 			" attached) and a group cannot have a permissions boundary; its members are quarantined one by one instead")
 	case r.Attributes[attrNamedLikeOwn] != "":
-		return engine.Act(r, k.verb, "named like the kill switch's own role "+guard.RolePath+name+", but its ID "+r.Attributes[attrPrincipalID]+" is not one the stack created")
+		return engine.Act(r, k.impostor, "named like the kill switch's own role "+guard.RolePath+name+", but its ID "+r.Attributes[attrPrincipalID]+" is not one the stack created")
 	}
 	return engine.Act(r, k.verb, "quarantine is deny-launch: the "+typ+" could launch again or turn the kill switch off")
 }

@@ -120,7 +120,11 @@ func TestQuarantineAttachesToEveryPrincipalButTheExemptOnes(t *testing.T) {
 		if !tc.quarantined || tc.arn == "" {
 			continue
 		}
-		o := wantOutcome(t, got, tc.arn, engine.StatusDone, resources.VerbQuarantine(quarantineARN), "")
+		verb := resources.VerbQuarantine(quarantineARN)
+		if tc.arn == a.impostor {
+			verb = resources.VerbQuarantineImpostor(quarantineARN)
+		}
+		o := wantOutcome(t, got, tc.arn, engine.StatusDone, verb, "")
 		prior, ok := o.Prior.(resources.QuarantinePrior)
 		if !ok || prior.PrincipalARN != tc.arn || prior.PolicyARN != quarantineARN || prior.PolicyAttached {
 			t.Errorf("%s: prior %#v, want the principal without the policy", tc.arn, o.Prior)
@@ -220,8 +224,11 @@ func TestQuarantineFailuresAreReported(t *testing.T) {
 				return
 			}
 			wantOutcome(t, outcomesByID(kr), a.attackerRole, tc.status, resources.VerbQuarantine(quarantineARN), tc.code)
-			if n := len(kr.IDs("quarantine policy attached")); n != 5 {
-				t.Errorf("%d others quarantined, want 5", n)
+			if n := len(kr.IDs("quarantine policy attached")); n != 4 {
+				t.Errorf("%d others quarantined, want 4 (and the impostor)", n)
+			}
+			if n := len(kr.IDs(resources.VerbQuarantineImpostor(quarantineARN).Past)); n != 1 {
+				t.Errorf("%d impostors quarantined, want 1", n)
 			}
 		})
 	}
@@ -242,7 +249,7 @@ func TestQuarantineDryRunChangesNothing(t *testing.T) {
 	p := a.policy()
 	p.DryRun = true
 	kr := sweepGlobal(t, a.kind(), p)
-	if n := len(kr.IDs("would attach the quarantine policy")); n != 6 {
+	if n := len(kr.IDs("would attach the quarantine policy")) + len(kr.IDs("would "+resources.VerbQuarantineImpostor(quarantineARN).Plan)); n != 6 {
 		t.Errorf("dry run plans %d attachments, want 6", n)
 	}
 	for _, c := range a.iam.calls {
@@ -378,7 +385,8 @@ func TestQuarantineOwnRolesAreKnownByIDOnly(t *testing.T) {
 		a := newQuarantineAccount()
 		k := resources.NewQuarantine(a.iam, resources.QuarantineOptions{PolicyARN: quarantineARN, BreakGlassARNs: []string{a.breakGlassRole, a.breakGlassUser}})
 		kr := sweepGlobal(t, k, a.policy())
-		wantOutcome(t, outcomesByID(kr), a.ownRole, engine.StatusDone, resources.VerbQuarantine(quarantineARN), "")
+		// Named like the switch's, but nothing says it is the stack's.
+		wantOutcome(t, outcomesByID(kr), a.ownRole, engine.StatusDone, resources.VerbQuarantineImpostor(quarantineARN), "")
 	})
 	t.Run("a configured ID no role has", func(t *testing.T) {
 		t.Parallel()
