@@ -111,7 +111,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		ReservedConcurrentExecutions: reservedConcurrency(cfg),
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
 		LogGroup:                     logGroup,
-		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName(),
+		Environment: envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName(),
 			roleIDs(append([]awsiam.Role{role}, otherRoles...)...))),
 		// Async invokes (SNS) are retried twice, then the failed event goes to
 		// the notify topic: a failed trip is never silent.
