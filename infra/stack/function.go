@@ -93,6 +93,8 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		Resources: &[]*string{logGroup.LogGroupArn()},
 	}))
 
+	env := FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName(),
+		roleIDs(append([]awsiam.Role{role}, otherRoles...)...))
 	fn := awslambda.NewFunction(stack, jsii.String("Function"), &awslambda.FunctionProps{
 		FunctionName: jsii.String(FunctionName),
 		Description:  jsii.String("killswitch: contains EC2 and what launches it, in every region, when the budget trips"),
@@ -111,8 +113,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		ReservedConcurrentExecutions: reservedConcurrency(cfg),
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
 		LogGroup:                     logGroup,
-		Environment: envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName(),
-			roleIDs(append([]awsiam.Role{role}, otherRoles...)...))),
+		Environment:                  envPointers(env),
 		// Async invokes (SNS) are retried twice, then the failed event goes to
 		// the notify topic: a failed trip is never silent.
 		RetryAttempts: jsii.Number(2),
