@@ -3,7 +3,9 @@ package resources_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -556,4 +558,59 @@ func TestQuarantineRestoreRefusesAForeignPolicy(t *testing.T) {
 			t.Errorf("results %+v, want a refusal and the policy kept", res)
 		}
 	})
+}
+
+// gatedAttach holds every AttachUserPolicy until released, counting how
+// many are in flight.
+type gatedAttach struct {
+	*fakeIAM
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	in, max int
+}
+
+func (g *gatedAttach) AttachUserPolicy(ctx context.Context, in *iam.AttachUserPolicyInput, o ...func(*iam.Options)) (*iam.AttachUserPolicyOutput, error) {
+	g.mu.Lock()
+	g.in++
+	g.max = max(g.max, g.in)
+	g.mu.Unlock()
+	g.entered <- struct{}{}
+	<-g.release
+	g.mu.Lock()
+	g.in--
+	g.mu.Unlock()
+	return g.fakeIAM.AttachUserPolicy(ctx, in, o...)
+}
+
+// IAM has no batch attach: the quarantine attaches a few at a time, never
+// one by one (thousands of principals would take minutes) and never all at
+// once (IAM throttles per account).
+func TestQuarantineAttachesAFewAtATime(t *testing.T) {
+	t.Parallel()
+	f := newFakeIAM()
+	for i := range 20 {
+		f.addUser(fmt.Sprintf("user-%02d", i), time.Now())
+	}
+	g := &gatedAttach{fakeIAM: f, entered: make(chan struct{}, 20), release: make(chan struct{})}
+	k := resources.NewQuarantine(g, resources.QuarantineOptions{PolicyARN: quarantineARN})
+	done := make(chan engine.KindReport)
+	go func() { done <- sweepGlobal(t, k, engine.Policy{}) }()
+	// A hang guard only: the attaches arrive as soon as Contain runs.
+	hang := time.After(time.Minute)
+	for range 4 {
+		select {
+		case <-g.entered:
+		case <-hang:
+			t.Fatal("fewer than 4 attaches were ever in flight at once")
+		}
+	}
+	close(g.release)
+	kr := <-done
+	if n := len(kr.IDs("quarantine policy attached")); n != 20 {
+		t.Errorf("%d users quarantined, want 20", n)
+	}
+	if g.max != 4 {
+		t.Errorf("at most %d attaches in flight, want 4", g.max)
+	}
 }
