@@ -220,8 +220,10 @@ func (*Quarantine) Global() bool { return true }
 
 // Find lists every user, group and role without the policy. AWS-managed
 // roles are left out: IAM refuses customer policies on service-linked roles
-// and AWS owns the reserved ones. The kill switch's own roles are listed,
-// and Decide leaves them alone, so the report says so.
+// and AWS owns the reserved ones. The kill switch's own roles, known by the
+// unique IDs the stack wrote, are listed with what their trust policies
+// differ in from the stack's, and Decide leaves them alone, so the report
+// says so; an own role ID no role has is listed too, to be reported.
 func (k *Quarantine) Find(ctx context.Context, _ string) ([]engine.Resource, error) {
 	if k.opts.PolicyARN == "" {
 		return nil, errors.New("no quarantine policy ARN (KILLSWITCH_QUARANTINE_POLICY_ARN) is set")
@@ -333,7 +335,7 @@ func (k *Quarantine) Find(ctx context.Context, _ string) ([]engine.Resource, err
 func (k *Quarantine) ownRoleDrift(path, name, trustDoc string, quarantined bool) []string {
 	var drift []string
 	if quarantined {
-		drift = append(drift, "it has the quarantine policy attached, which binds the switch itself")
+		drift = append(drift, "it holds the quarantine policy (attached, or as its permissions boundary), which binds the switch itself")
 	}
 	if !guard.OwnRole(path, name) {
 		return append(drift, fmt.Sprintf("its path and name %s%s are not one of the stack's roles (%s%s)", path, name, guard.RolePath, strings.Join(guard.OwnRoleNames, ", ")))
