@@ -614,3 +614,16 @@ func TestQuarantineAttachesAFewAtATime(t *testing.T) {
 		t.Errorf("at most %d attaches in flight, want 4", g.max)
 	}
 }
+
+// An own role that holds the quarantine policy is bound by it: drift too,
+// reported rather than skipped as already quarantined.
+func TestQuarantineOwnRoleHoldingTheQuarantineIsReported(t *testing.T) {
+	t.Parallel()
+	a := newQuarantineAccount()
+	a.iam.attached["role/"+guard.FunctionRoleName] = []string{quarantineARN}
+	kr := sweepGlobal(t, a.kind(), a.policy())
+	o, ok := outcomesByID(kr)[a.ownRole]
+	if !ok || o.Status != engine.StatusFailed || o.Code != "OwnRoleDrift" || !strings.Contains(o.Message, "holds the quarantine policy") {
+		t.Errorf("own role holding the quarantine: %+v (listed %v), want a drift failure", o, ok)
+	}
+}
