@@ -3,6 +3,8 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -11,15 +13,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/killswitch/killswitch/internal/app"
+	"github.com/killswitch/killswitch/internal/awsconfig"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/guard"
 	"github.com/killswitch/killswitch/internal/handler"
+	"github.com/killswitch/killswitch/internal/manifest"
 	"github.com/killswitch/killswitch/internal/settings"
 	"github.com/killswitch/killswitch/internal/trigger"
 	"github.com/killswitch/killswitch/tests/internal/attack"
+	"github.com/killswitch/killswitch/tests/internal/faultproxy"
 	"github.com/killswitch/killswitch/tests/internal/moto"
 )
 
@@ -116,6 +123,31 @@ func breakGlassARNs() []string {
 // cover old keys with a fake clock).
 func seedIAM(t *testing.T, r *rig) *iamSeed {
 	t.Helper()
+	return seedIAMWith(t, r, true)
+}
+
+// ownRoleTrust is the trust policy the stack gives each of its roles.
+func ownRoleTrust(name string) string {
+	switch name {
+	case guard.ScheduleRoleName:
+		// The stack's own document (guard.ScheduleRoleTrust), as deployed.
+		doc, err := json.Marshal(guard.ScheduleRoleTrust().Resolve("aws", moto.Region, motoAccount))
+		if err != nil {
+			panic(err)
+		}
+		return string(doc)
+	case guard.SlackRoleName:
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"chatbot.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	}
+	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+}
+
+// seedIAMWith is seedIAM, with the Slack role among the stack's roles or
+// not. The stack's roles are created with the trust the stack gives them,
+// and their unique IDs go into the function's settings, as the stack
+// writes them (KILLSWITCH_OWN_ROLE_IDS).
+func seedIAMWith(t *testing.T, r *rig, slack bool) *iamSeed {
+	t.Helper()
 	ctx := context.Background()
 	c := iam.NewFromConfig(r.plain)
 	s := &iamSeed{arn: map[string]string{}}
@@ -169,9 +201,19 @@ func seedIAM(t *testing.T, r *rig) *iamSeed {
 	user(breakGlassUser)
 	s.bgKey = key(breakGlassUser)
 	group(breakGlassGroup, breakGlassUser)
-	// The kill switch's own roles, at the stack's fixed path and names.
+	// The kill switch's own roles, at the stack's fixed path and names,
+	// known to the function by their unique IDs.
+	r.settings.OwnRoleIDs = nil
 	for _, name := range guard.OwnRoleNames {
-		role(name, guard.RolePath, "lambda.amazonaws.com")
+		if name == guard.SlackRoleName && !slack {
+			continue
+		}
+		out, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), Path: aws.String(guard.RolePath), AssumeRolePolicyDocument: aws.String(ownRoleTrust(name))})
+		if err != nil {
+			t.Fatalf("creating the stack's role %s: %v", name, err)
+		}
+		s.arn[name] = aws.ToString(out.Role.Arn)
+		r.settings.OwnRoleIDs = append(r.settings.OwnRoleIDs, aws.ToString(out.Role.RoleId))
 	}
 	// A service-linked role: AWS owns it, and IAM refuses customer
 	// policies on it.
@@ -574,5 +616,177 @@ func TestQuarantineResweepCatchesNewPrincipals(t *testing.T) {
 	msgs := r.notify.receive(t, 1)
 	if !strings.Contains(msgs[0].Subject, "RELAUNCH CAUGHT") || !strings.Contains(msgs[0].Body, "quarantine policy attached") {
 		t.Errorf("re-sweep notification does not report the new quarantine: %q\n%s", msgs[0].Subject, msgs[0].Body)
+	}
+}
+
+// A role with its 10 managed-policy slots full (IAM's default quota, which
+// moto does not enforce: faultproxy's IAMPolicyQuota does) is quarantined
+// through its permissions boundary: the report says so and names the
+// boundary it replaced, moto's GetRole shows the quarantine as its
+// boundary, and the restore, read from the trip's manifest, gives back the
+// boundary it had. (A user takes the same path, but moto has no
+// PutUserPermissionsBoundary; internal/resources covers the user against
+// its fake IAM.)
+func TestQuarantineFullRoleThroughItsBoundary(t *testing.T) {
+	ctx := context.Background()
+	owner := settings.Default()
+	owner.BreakGlassARNs = breakGlassARNs()
+	env := stackEnv(owner, "")
+	env[settings.EnvManifestBucket] = manifestBucket
+	r := newRig(t, attack.Plan{Regions: []string{moto.Region}, Instances: 1}, env)
+	createQuarantinePolicy(t, r)
+	seedIAM(t, r)
+	if _, err := s3.NewFromConfig(r.plain).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(manifestBucket)}); err != nil {
+		t.Fatal(err)
+	}
+	p := behindProxy(t, r, faultproxy.Config{IAMPolicyQuota: 10, NoRateLimits: true}, awsconfig.Options{})
+
+	// The attacker's role: ten policies attached, and a boundary of the
+	// owner's that the quarantine must replace and the restore put back.
+	c := iam.NewFromConfig(r.plain)
+	policy := func(name string) string {
+		out, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(name),
+			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.Policy.Arn)
+	}
+	const full = "miner-full"
+	previous := policy("owner-boundary")
+	out, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(full), PermissionsBoundary: aws.String(previous),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullARN := aws.ToString(out.Role.Arn)
+	for i := range 10 {
+		if _, err := c.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(full), PolicyArn: aws.String(policy(fmt.Sprintf("miner-%d", i)))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	boundary := func() string {
+		t.Helper()
+		got, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(full)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Role.PermissionsBoundary == nil {
+			return ""
+		}
+		return aws.ToString(got.Role.PermissionsBoundary.PermissionsBoundaryArn)
+	}
+
+	res, err := r.invoke(budgetActual)
+	if err != nil || !res.Tripped {
+		t.Fatalf("trip: %v, %+v", err, res)
+	}
+	if n := p.Sum("iam", "", "AttachRolePolicy").OverQuota; n != 1 {
+		t.Errorf("%d attaches answered LimitExceeded, want 1 (the full role's)", n)
+	}
+	if got := boundary(); got != quarantinePolicyARN {
+		t.Errorf("the full role's boundary is %q after the trip, want the quarantine", got)
+	}
+	q := kindNamed(t, globalKinds(t, res), "IAM principals")
+	found := false
+	for _, o := range q.Outcomes {
+		if o.ID != fullARN {
+			continue
+		}
+		found = true
+		if o.Status != string(engine.StatusDone) || o.Verb.Past != "quarantine set as permissions boundary" ||
+			!strings.Contains(o.Note, "through its permissions boundary") || !strings.Contains(o.Note, "previous permissions boundary "+previous+" was replaced") {
+			t.Errorf("the full role's outcome: %s %q, note %q", o.Status, o.Verb.Past, o.Note)
+		}
+	}
+	if !found {
+		t.Fatalf("no outcome for %s: %+v", fullARN, q.Outcomes)
+	}
+	if msgs := r.notify.receive(t, 1); !strings.Contains(msgs[0].Body, "quarantine set as permissions boundary") {
+		t.Errorf("the owner's report does not count the boundary quarantine:\n%s", msgs[0].Body)
+	}
+
+	// The restore, from the trip's manifest, as the CLI runs it.
+	a := app.New(r.plain, r.settings, slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	trip, err := a.Manifests.Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := a.Manifests.Load(ctx, trip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := manifest.Restore(ctx, loaded, a.Kinds, false)
+	if err := rep.Err(); err != nil {
+		t.Errorf("restore: %v", err)
+	}
+	var result *engine.RestoreResult
+	for _, k := range rep.Kinds {
+		for i, res := range k.Results {
+			if res.ID == fullARN {
+				result = &k.Results[i]
+			}
+		}
+	}
+	if result == nil || result.Status != engine.RestoreDone || result.Action != "put back permissions boundary "+previous {
+		t.Errorf("restore of the full role: %+v", result)
+	}
+	if got := boundary(); got != previous {
+		t.Errorf("the full role's boundary is %q after the restore, want %s back", got, previous)
+	}
+}
+
+// With no Slack channel the stack has no Slack role: a role an attacker
+// creates as /killswitch/killswitch-slack is not the stack's (its ID is not
+// one the stack wrote), so it is quarantined, and the report says it is
+// named like the switch's role; the stack's own roles are spared by ID.
+func TestQuarantineRoleNamedLikeTheSwitchsIsNotSpared(t *testing.T) {
+	owner := settings.Default()
+	owner.BreakGlassARNs = breakGlassARNs()
+	r := newRig(t, attack.Plan{Regions: []string{moto.Region}, Instances: 1}, stackEnv(owner, ""))
+	createQuarantinePolicy(t, r)
+	seed := seedIAMWith(t, r, false)
+	out, err := iam.NewFromConfig(r.plain).CreateRole(context.Background(), &iam.CreateRoleInput{
+		RoleName: aws.String(guard.SlackRoleName), Path: aws.String(guard.RolePath), AssumeRolePolicyDocument: aws.String(ownRoleTrust(guard.SlackRoleName))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor := aws.ToString(out.Role.Arn)
+
+	res, err := r.invoke(budgetActual)
+	if err != nil || !res.Tripped {
+		t.Fatalf("trip: %v, %+v", err, res)
+	}
+	got := quarantined(t, r)
+	if !got[guard.SlackRoleName] {
+		t.Errorf("the impostor %s is not quarantined", impostor)
+	}
+	for _, name := range []string{guard.FunctionRoleName, guard.ScheduleRoleName} {
+		if got[name] {
+			t.Errorf("the stack's own role %s was quarantined", name)
+		}
+	}
+	q := kindNamed(t, globalKinds(t, res), "IAM principals")
+	var note *string
+	for _, o := range q.Outcomes {
+		if o.ID == impostor {
+			n := o.Note
+			note = &n
+		}
+		if o.Status == string(engine.StatusFailed) {
+			t.Errorf("failed outcome %s: %+v", o.ID, o)
+		}
+	}
+	if note == nil || !strings.Contains(*note, "named like the kill switch's own role") || !strings.Contains(*note, "not the stack's") {
+		t.Errorf("impostor's outcome note %v, want it named like the switch's role but not the stack's", note)
+	}
+	for _, name := range []string{guard.FunctionRoleName, guard.ScheduleRoleName} {
+		if reason, ok := q.refusal(seed.arn[name]); !ok || !strings.Contains(reason, "the kill switch's own role (ID AROA") {
+			t.Errorf("%s: refusal %q (listed %v), want it spared by its ID", name, reason, ok)
+		}
+	}
+	if msgs := r.notify.receive(t, 1); !strings.Contains(msgs[0].Body, "1 quarantine policy attached to a role named like the switch's") ||
+		!strings.Contains(msgs[0].Body, "the stack did not create them") {
+		t.Errorf("the owner's report does not tell the impostor apart:\n%s", msgs[0].Body)
 	}
 }

@@ -31,9 +31,11 @@ var FunctionTimeout = 5 * time.Minute
 // internal/settings defines, written by the same table the function reads
 // it with. The stack wires the notify topic, the latch parameter and the
 // quarantine policy (usually tokens; the policy "" when the quarantine is
-// off), and its own budget and alarm names.
-func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn, manifestBucket string) map[string]string {
+// off), the unique IDs of its own roles (tokens of the roles' RoleId), and
+// its own budget and alarm names.
+func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn, manifestBucket string, ownRoleIDs []string) map[string]string {
 	s := cfg.Settings
+	s.OwnRoleIDs = ownRoleIDs
 	s.ManifestBucket = manifestBucket
 	s.NotifyTopicARN = notifyTopicArn
 	s.LatchParameter = latchParameter
@@ -45,7 +47,9 @@ func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantineP
 	return s.Environment()
 }
 
-func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, manifests awss3.Bucket, quarantineArn, assetDir string) Function {
+// otherRoles are the stack's roles besides the function's (roles.go): the
+// function's environment names them all by unique ID.
+func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, manifests awss3.Bucket, quarantineArn, assetDir string, otherRoles ...awsiam.Role) Function {
 	logGroup := awslogs.NewLogGroup(stack, jsii.String("FunctionLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/lambda/" + FunctionName),
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
@@ -54,7 +58,8 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 
 	// An explicit role with exactly what the function calls; no managed
 	// policies. What it may do to each kind of resource is in Permissions.
-	// Its fixed path and name are how the quarantine recognises it (see
+	// Its unique ID, in the function's environment, is how the quarantine
+	// recognises it (the fixed path and name are a second check, see
 	// internal/guard): the switch never quarantines itself.
 	role := awsiam.NewRole(stack, jsii.String("FunctionRole"), &awsiam.RoleProps{
 		RoleName:    jsii.String(guard.FunctionRoleName),
@@ -88,6 +93,8 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		Resources: &[]*string{logGroup.LogGroupArn()},
 	}))
 
+	env := FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName(),
+		roleIDs(append([]awsiam.Role{role}, otherRoles...)...))
 	fn := awslambda.NewFunction(stack, jsii.String("Function"), &awslambda.FunctionProps{
 		FunctionName: jsii.String(FunctionName),
 		Description:  jsii.String("killswitch: contains EC2 and what launches it, in every region, when the budget trips"),
@@ -106,7 +113,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		ReservedConcurrentExecutions: reservedConcurrency(cfg),
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
 		LogGroup:                     logGroup,
-		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName())),
+		Environment:                  envPointers(env),
 		// Async invokes (SNS) are retried twice, then the failed event goes to
 		// the notify topic: a failed trip is never silent.
 		RetryAttempts: jsii.Number(2),
@@ -119,6 +126,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 	// (Lambda checks the on-failure destination's sns:Publish permission).
 	fn.Node().DefaultChild().Node().RemoveDependency(role)
 	fn.Node().AddDependency(role.Node().FindChild(jsii.String("DefaultPolicy")))
+	overflowPolicies(role, fn)
 
 	if cfg.ReservedConcurrency > 0 {
 		awscdk.Annotations_Of(fn).AddWarningV2(jsii.String("killswitch:reservedConcurrency"), jsii.String(ReservedConcurrencyWarning), nil)

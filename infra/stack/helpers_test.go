@@ -151,12 +151,14 @@ func (b built) functionRole(t *testing.T) string {
 }
 
 // roleStatements are the statements of every AWS::IAM::Policy attached to
-// the role.
+// the role, and of the managed policies the CDK splits off when the role's
+// inline policy would pass IAM's 10,240-character limit (OverflowPolicy).
 func (b built) roleStatements(role string) []map[string]any {
 	var out []map[string]any
-	for _, id := range b.ofType("AWS::IAM::Policy") {
+	for _, id := range append(b.ofType("AWS::IAM::Policy"), b.ofType("AWS::IAM::ManagedPolicy")...) {
 		p := b.props(id)
-		if !containsAny(p["Roles"].([]any), ref(role)) {
+		roles, _ := p["Roles"].([]any)
+		if !containsAny(roles, ref(role)) {
 			continue
 		}
 		for _, s := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {

@@ -131,22 +131,38 @@ var Permissions = []KindPermissions{
 		Kind: "IAM principals",
 		When: QuarantineEnabled,
 		Statements: []Statement{
-			{Sid: "DiscoverIAMPrincipals", Actions: []string{"iam:ListGroups", "iam:ListRoles", "iam:ListUsers"}, Resources: []string{"*"}},
+			// GetAccountSummary: the account's managed-policy quota per
+			// group, so a full group is left with a reason, not retried.
+			{Sid: "DiscoverIAMPrincipals", Actions: []string{"iam:GetAccountSummary", "iam:ListGroups", "iam:ListRoles", "iam:ListUsers"}, Resources: []string{"*"}},
 			// One listing says who already has the policy, so a re-sweep
 			// attaches it only to newcomers.
 			{Sid: "ListQuarantinedPrincipals", Actions: []string{"iam:ListEntitiesForPolicy"}, Resources: []string{guard.QuarantinePolicyARN}},
-			{Sid: "FindBreakGlassGroups", Actions: []string{"iam:ListGroupsForUser"}, Resources: []string{iamUserARN}},
+			// Reads of single principals: the groups of the break-glass
+			// users (ListGroupsForUser), the policies of a group not yet
+			// quarantined, to tell a full one (ListAttachedGroupPolicies),
+			// and the boundary of a user or role whose slots are full, which
+			// ListUsers and ListRoles do not return (GetUser, GetRole). One
+			// statement: the role's inline policy is near IAM's limit.
+			{Sid: "ReadIAMPrincipals", Actions: []string{"iam:GetRole", "iam:GetUser", "iam:ListAttachedGroupPolicies", "iam:ListGroupsForUser"},
+				Resources: []string{iamUserARN, iamGroupARN, iamRoleARN}},
 			// Any principal, but only this one policy: the function cannot
 			// attach anything else to anyone.
 			{Sid: "AttachTheQuarantinePolicyOnly", Actions: []string{"iam:AttachGroupPolicy", "iam:AttachRolePolicy", "iam:AttachUserPolicy"},
 				Resources:  []string{iamUserARN, iamGroupARN, iamRoleARN},
 				Conditions: map[string]map[string][]string{"ArnEquals": {"iam:PolicyARN": {guard.QuarantinePolicyARN}}}},
+			// A user or role whose managed-policy slots are full gets the
+			// quarantine as its permissions boundary; the function can set
+			// no boundary but the quarantine policy (the
+			// iam:PermissionsBoundary condition), nor remove one.
+			{Sid: "SetTheQuarantineBoundaryOnly", Actions: []string{"iam:PutRolePermissionsBoundary", "iam:PutUserPermissionsBoundary"},
+				Resources:  []string{iamUserARN, iamRoleARN},
+				Conditions: map[string]map[string][]string{"StringEquals": {"iam:PermissionsBoundary": {guard.QuarantinePolicyARN}}}},
 		},
 		Suppressions: []Suppression{
-			noResourceLevel("iam:ListUsers, iam:ListGroups and iam:ListRoles do"),
-			anyIAM(iamUserARN, "IAM users", "the quarantine is attached to every user an attacker may have created (and only the quarantine policy, by the iam:PolicyARN condition); their groups are listed only for the break-glass users"),
-			anyIAM(iamGroupARN, "IAM groups", "the quarantine is attached to every group, and only the quarantine policy (iam:PolicyARN condition)"),
-			anyIAM(iamRoleARN, "IAM roles", "the quarantine is attached to every role an attacker may have created, and only the quarantine policy (iam:PolicyARN condition)"),
+			noResourceLevel("iam:ListUsers, iam:ListGroups, iam:ListRoles and iam:GetAccountSummary do"),
+			anyIAM(iamUserARN, "IAM users", "the quarantine is attached to every user an attacker may have created (and only the quarantine policy, by the iam:PolicyARN condition), or set as the boundary of one whose slots are full (only the quarantine policy, by the iam:PermissionsBoundary condition); their groups are listed only for the break-glass users"),
+			anyIAM(iamGroupARN, "IAM groups", "the quarantine is attached to every group, and only the quarantine policy (iam:PolicyARN condition); a group's policies are counted to tell a full one"),
+			anyIAM(iamRoleARN, "IAM roles", "the quarantine is attached to every role an attacker may have created, and only the quarantine policy (iam:PolicyARN condition), or set as the boundary of one whose slots are full (iam:PermissionsBoundary condition)"),
 		},
 	},
 	{

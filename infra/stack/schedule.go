@@ -34,28 +34,16 @@ func resweepRate(minutes int) string {
 	return fmt.Sprintf("rate(%d minutes)", minutes)
 }
 
-func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function) awsscheduler.CfnSchedule {
-	// The switch's own schedule group: the role below trusts only it, and
-	// the quarantine and the guard SCP keep anyone from adding a schedule
-	// to it.
+// newResweepSchedule is the schedule, in the switch's own schedule group,
+// on its own role (roles.go: created before the function, which carries its
+// ID; it trusts only this group).
+func newResweepSchedule(stack awscdk.Stack, cfg Config, fn Function, role awsiam.Role) awsscheduler.CfnSchedule {
+	// The switch's own schedule group: the role trusts only it, and the
+	// quarantine and the guard SCP keep anyone from adding a schedule to it.
 	group := awsscheduler.NewCfnScheduleGroup(stack, jsii.String("ResweepScheduleGroup"), &awsscheduler.CfnScheduleGroupProps{
 		Name: jsii.String(guard.ScheduleGroupName),
 	})
-	// Its own role: the scheduler may invoke the kill switch and nothing
-	// else, and only for a schedule in the switch's group of this account
-	// (guard.ScheduleRoleTrust, which the evaluator tests and the sweep's
-	// drift check read too). Without the aws:SourceArn condition any
-	// schedule of the account could pass the role and invoke the function
-	// as the switch.
-	trust := guard.ScheduleRoleTrust().Statement[0]
-	role := awsiam.NewRole(stack, jsii.String("ResweepScheduleRole"), &awsiam.RoleProps{
-		RoleName: jsii.String(guard.ScheduleRoleName),
-		Path:     jsii.String(guard.RolePath),
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String(trust.Principal["Service"][0]), &awsiam.ServicePrincipalOpts{
-			Conditions: guardConditions(trust.Condition),
-		}),
-		Description: jsii.String("killswitch resweep schedule (EventBridge Scheduler, group " + guard.ScheduleGroupName + " only): invokes the killswitch function only"),
-	})
+	// The scheduler may invoke the kill switch and nothing else.
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("InvokeTheKillSwitchOnly"),
 		Effect:    awsiam.Effect_ALLOW,

@@ -57,6 +57,10 @@ func resolveEnv(t *testing.T, b built, env map[string]any) map[string]string {
 		case string:
 			out[k] = v
 		case map[string]any:
+			if ids, ok := ownRoleIDs(b, v); ok {
+				out[k] = ids
+				continue
+			}
 			id, _ := v["Ref"].(string)
 			r := b.resources()[id]
 			switch r["Type"] {
@@ -76,6 +80,38 @@ func resolveEnv(t *testing.T, b built, env map[string]any) map[string]string {
 		}
 	}
 	return out
+}
+
+// ownRoleIDs resolves the stack's own role IDs (RoleId attributes, joined
+// by commas) to plausible unique IDs: AROA and the logical ID.
+func ownRoleIDs(b built, v map[string]any) (string, bool) {
+	attr := func(x any) (string, bool) {
+		ga, ok := x.(map[string]any)["Fn::GetAtt"].([]any)
+		if !ok || len(ga) != 2 || ga[1] != "RoleId" || b.resources()[ga[0].(string)]["Type"] != "AWS::IAM::Role" {
+			return "", false
+		}
+		return "AROA" + strings.ToUpper(ga[0].(string)), true
+	}
+	if id, ok := attr(v); ok {
+		return id, true
+	}
+	join, ok := v["Fn::Join"].([]any)
+	if !ok || len(join) != 2 || join[0] != "" {
+		return "", false
+	}
+	var sb strings.Builder
+	for _, part := range join[1].([]any) {
+		if s, ok := part.(string); ok {
+			sb.WriteString(s)
+			continue
+		}
+		id, ok := attr(part)
+		if !ok {
+			return "", false
+		}
+		sb.WriteString(id)
+	}
+	return sb.String(), true
 }
 
 // TestSettingsRoundTrip: every knob of internal/settings, set in cdk.json to
@@ -112,6 +148,10 @@ func TestSettingsRoundTrip(t *testing.T) {
 			wantAll.NotifyTopicARN = "arn:aws:sns:us-east-1:123456789012:" + stack.NotifyTopicName
 			wantAll.LatchParameter = stack.LatchParameterName
 			wantAll.ManifestBucket = "killswitch-manifests-123456789012-us-east-1"
+			wantAll.OwnRoleIDs = strings.Split(resolved[settings.EnvOwnRoleIDs], ",")
+			if len(wantAll.OwnRoleIDs) < 2 {
+				t.Errorf("%s = %q, want the function's and the scheduler's role IDs", settings.EnvOwnRoleIDs, resolved[settings.EnvOwnRoleIDs])
+			}
 			if stack.QuarantineEnabled(cfg) {
 				wantAll.QuarantinePolicyARN = "arn:aws:iam::123456789012:policy/" + stack.QuarantinePolicyName
 			}

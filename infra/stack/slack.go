@@ -11,8 +11,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/jsii-runtime-go"
-
-	"github.com/killswitch/killswitch/internal/guard"
 )
 
 // The Slack-only path for a failed invocation.
@@ -37,14 +35,11 @@ const (
 //     attempt, counted as they go to the on-failure destination) posts to a
 //     Slack-only topic. Chatbot shows CloudWatch alarms natively, and email
 //     does not get a second copy.
-func newSlackChannel(stack awscdk.Stack, cfg Config, topics Topics, fn awslambda.IFunction) awschatbot.CfnSlackChannelConfiguration {
+//
+// The channel's role (newSlackRole, roles.go) is created before the
+// function, which carries its ID.
+func newSlackChannel(stack awscdk.Stack, cfg Config, topics Topics, fn awslambda.IFunction, role awsiam.Role) awschatbot.CfnSlackChannelConfiguration {
 	alerts := newFailedInvokeAlarm(stack, fn)
-	role := awsiam.NewRole(stack, jsii.String("SlackChannelRole"), &awsiam.RoleProps{
-		RoleName:    jsii.String(guard.SlackRoleName),
-		Path:        jsii.String(guard.RolePath),
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("chatbot.amazonaws.com"), nil),
-		Description: jsii.String("killswitch Slack channel (AWS Chatbot): relays notifications only, no permissions"),
-	})
 	return awschatbot.NewCfnSlackChannelConfiguration(stack, jsii.String("SlackChannel"), &awschatbot.CfnSlackChannelConfigurationProps{
 		ConfigurationName: jsii.String("killswitch"),
 		IamRoleArn:        role.RoleArn(),

@@ -13,6 +13,7 @@ import (
 	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -100,8 +101,15 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 		})
 	}
 	manifests := newManifestBucket(stack)
-	fn := newFunction(stack, cfg, topics, latch, manifests, quarantineARN, assetDir)
-	schedule := newResweepSchedule(stack, cfg, fn)
+	// The roles come first: the function's environment names each by its
+	// unique ID.
+	scheduleRole := newResweepScheduleRole(stack)
+	var slackRole awsiam.Role
+	if cfg.SlackEnabled() {
+		slackRole = newSlackRole(stack)
+	}
+	fn := newFunction(stack, cfg, topics, latch, manifests, quarantineARN, assetDir, scheduleRole, slackRole)
+	schedule := newResweepSchedule(stack, cfg, fn, scheduleRole)
 	alarms := newHealthAlarms(stack, cfg, topics, fn.Function)
 	if cfg.Dashboard {
 		newDashboard(stack, cfg, fn.Function, alarms)
@@ -111,7 +119,7 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 		newBillingAlarm(stack, cfg, topics)
 	}
 	if cfg.SlackEnabled() {
-		newSlackChannel(stack, cfg, topics, fn.Function)
+		newSlackChannel(stack, cfg, topics, fn.Function, slackRole)
 	}
 
 	awscdk.NewCfnOutput(stack, jsii.String("FunctionName"), &awscdk.CfnOutputProps{

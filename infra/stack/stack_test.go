@@ -17,6 +17,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/killswitch/killswitch/infra/stack"
+	"github.com/killswitch/killswitch/internal/guard"
 )
 
 func m(kv ...any) *map[string]any {
@@ -318,6 +319,8 @@ func TestFunctionEnvironment(t *testing.T) {
 				// The census's defaults (census_test.go sets other values).
 				"KILLSWITCH_CENSUS_MINUTES": "5", "KILLSWITCH_MAX_RUNNING_INSTANCES": "10", "KILLSWITCH_MAX_VCPUS": "32",
 				"KILLSWITCH_MAX_GPUS": "0", "KILLSWITCH_MAX_HOURLY_BURN_USD": "5", "KILLSWITCH_MAX_REGIONS_IN_USE": "3",
+				// The stack's own roles, by unique ID (ownroles_test.go).
+				"KILLSWITCH_OWN_ROLE_IDS": ownRoleIDsValue(b.functionRole(t), b.one(t, "AWS::IAM::Role", "RoleName", guard.ScheduleRoleName)),
 			}
 			for k, v := range tc.want {
 				want[k] = v

@@ -65,8 +65,13 @@ const (
 // OwnRoleNames are the names of every role the stack may create.
 var OwnRoleNames = []string{FunctionRoleName, ScheduleRoleName, SlackRoleName}
 
-// OwnRole says whether a role with this path and name is one of the kill
-// switch's own.
+// OwnRole says whether a role has the path and one of the names of the kill
+// switch's own roles. A name is not an identity: anyone who may create roles
+// can create /killswitch/killswitch-slack where the stack made no Slack role.
+// The quarantine therefore exempts a role only when its unique role ID is
+// one the stack wrote (KILLSWITCH_OWN_ROLE_IDS), and uses this only as a
+// second check on that role and to tell the owner that a role merely named
+// like the switch's is not the stack's.
 func OwnRole(path, name string) bool {
 	if path != RolePath {
 		return false

@@ -2,6 +2,8 @@ package resources_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -29,6 +31,12 @@ type fakeIAM struct {
 	logins   map[string]time.Time
 	mfa      map[string]bool
 	roleUsed map[string]time.Time
+	// boundary is each principal's permissions boundary, by "user/NAME"
+	// or "role/NAME".
+	boundary map[string]string
+	// quota, when above 0, is IAM's managed-policy quota per principal:
+	// an attach beyond it answers LimitExceeded, as IAM does.
+	quota int
 	// errs fails a call by operation name, e.g. "AttachRolePolicy".
 	errs  map[string]error
 	calls []string
@@ -37,11 +45,15 @@ type fakeIAM struct {
 var (
 	_ resources.QuarantineAPI = (*fakeIAM)(nil)
 	_ resources.IAMTrailAPI   = (*fakeIAM)(nil)
+	// Unlike moto, which has no PutUserPermissionsBoundary (moto 5.2.1
+	// implements the role's only), the fake covers the user's boundary.
+	_ resources.QuarantineRestoreAPI = (*fakeIAM)(nil)
 )
 
 func newFakeIAM() *fakeIAM {
 	return &fakeIAM{members: map[string][]string{}, attached: map[string][]string{}, keys: map[string][]iamtypes.AccessKeyMetadata{},
-		keyUsed: map[string]time.Time{}, logins: map[string]time.Time{}, mfa: map[string]bool{}, roleUsed: map[string]time.Time{}, errs: map[string]error{}}
+		keyUsed: map[string]time.Time{}, logins: map[string]time.Time{}, mfa: map[string]bool{}, roleUsed: map[string]time.Time{}, errs: map[string]error{},
+		boundary: map[string]string{}}
 }
 
 func (f *fakeIAM) addUser(name string, created time.Time) string {
@@ -59,8 +71,35 @@ func (f *fakeIAM) addGroup(name string, members ...string) string {
 
 func (f *fakeIAM) addRole(path, name string, created time.Time) string {
 	arn := "arn:aws:iam::" + fakeAccount + ":role" + path + name
-	f.roles = append(f.roles, iamtypes.Role{RoleName: aws.String(name), RoleId: aws.String("AROA" + name), Arn: aws.String(arn), Path: aws.String(path), CreateDate: aws.Time(created)})
+	f.roles = append(f.roles, iamtypes.Role{RoleName: aws.String(name), RoleId: aws.String("AROA" + name), Arn: aws.String(arn), Path: aws.String(path), CreateDate: aws.Time(created),
+		AssumeRolePolicyDocument: aws.String(url.PathEscape(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`))})
 	return arn
+}
+
+// setTrust gives a role a trust policy, URL-encoded as IAM returns it.
+func (f *fakeIAM) setTrust(name, doc string) {
+	for i, r := range f.roles {
+		if aws.ToString(r.RoleName) == name {
+			f.roles[i].AssumeRolePolicyDocument = aws.String(url.PathEscape(doc))
+		}
+	}
+}
+
+// roleID is a role's unique ID.
+func (f *fakeIAM) roleID(name string) string {
+	for _, r := range f.roles {
+		if aws.ToString(r.RoleName) == name {
+			return aws.ToString(r.RoleId)
+		}
+	}
+	return ""
+}
+
+// fill attaches n placeholder policies to an entity, filling its slots.
+func (f *fakeIAM) fill(entity string, n int) {
+	for i := range n {
+		f.attached[entity] = append(f.attached[entity], fmt.Sprintf("arn:aws:iam::%s:policy/filler-%d", fakeAccount, i))
+	}
 }
 
 func (f *fakeIAM) addKey(user, id string, created time.Time, status iamtypes.StatusType) {
@@ -120,13 +159,17 @@ func (f *fakeIAM) ListEntitiesForPolicy(_ context.Context, in *iam.ListEntitiesF
 		return nil, err
 	}
 	out := &iam.ListEntitiesForPolicyOutput{}
+	// As IAM documents PolicyUsageFilter: attachments, boundaries, or
+	// (no filter) both.
 	on := func(entity string) bool {
-		for _, p := range f.attached[entity] {
-			if p == aws.ToString(in.PolicyArn) {
-				return true
+		if in.PolicyUsageFilter != iamtypes.PolicyUsageTypePermissionsBoundary {
+			for _, p := range f.attached[entity] {
+				if p == aws.ToString(in.PolicyArn) {
+					return true
+				}
 			}
 		}
-		return false
+		return in.PolicyUsageFilter != iamtypes.PolicyUsageTypePermissionsPolicy && f.boundary[entity] == aws.ToString(in.PolicyArn)
 	}
 	for _, u := range f.users {
 		if on("user/" + aws.ToString(u.UserName)) {
@@ -185,8 +228,146 @@ func (f *fakeIAM) attach(op, entity, policy string) error {
 	if err := f.call(op); err != nil {
 		return err
 	}
+	if f.quota > 0 && len(f.attached[entity]) >= f.quota {
+		return apiErr("LimitExceeded")
+	}
 	f.attached[entity] = append(f.attached[entity], policy)
 	return nil
+}
+
+func (f *fakeIAM) detach(op, entity, policy string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(op + " " + entity); err != nil {
+		return err
+	}
+	for i, p := range f.attached[entity] {
+		if p == policy {
+			f.attached[entity] = append(f.attached[entity][:i:i], f.attached[entity][i+1:]...)
+			return nil
+		}
+	}
+	return apiErr("NoSuchEntity")
+}
+
+func (f *fakeIAM) DetachUserPolicy(_ context.Context, in *iam.DetachUserPolicyInput, _ ...func(*iam.Options)) (*iam.DetachUserPolicyOutput, error) {
+	return &iam.DetachUserPolicyOutput{}, f.detach("DetachUserPolicy", "user/"+aws.ToString(in.UserName), aws.ToString(in.PolicyArn))
+}
+
+func (f *fakeIAM) DetachGroupPolicy(_ context.Context, in *iam.DetachGroupPolicyInput, _ ...func(*iam.Options)) (*iam.DetachGroupPolicyOutput, error) {
+	return &iam.DetachGroupPolicyOutput{}, f.detach("DetachGroupPolicy", "group/"+aws.ToString(in.GroupName), aws.ToString(in.PolicyArn))
+}
+
+func (f *fakeIAM) DetachRolePolicy(_ context.Context, in *iam.DetachRolePolicyInput, _ ...func(*iam.Options)) (*iam.DetachRolePolicyOutput, error) {
+	return &iam.DetachRolePolicyOutput{}, f.detach("DetachRolePolicy", "role/"+aws.ToString(in.RoleName), aws.ToString(in.PolicyArn))
+}
+
+// setBoundary sets (policy != "") or deletes an entity's boundary.
+func (f *fakeIAM) setBoundary(op, entity, policy string, exists bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(op); err != nil {
+		return err
+	}
+	if !exists {
+		return apiErr("NoSuchEntity")
+	}
+	if policy == "" {
+		delete(f.boundary, entity)
+	} else {
+		f.boundary[entity] = policy
+	}
+	return nil
+}
+
+func (f *fakeIAM) roleExists(name string) bool {
+	for _, r := range f.roles {
+		if aws.ToString(r.RoleName) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeIAM) PutUserPermissionsBoundary(_ context.Context, in *iam.PutUserPermissionsBoundaryInput, _ ...func(*iam.Options)) (*iam.PutUserPermissionsBoundaryOutput, error) {
+	name := aws.ToString(in.UserName)
+	return &iam.PutUserPermissionsBoundaryOutput{}, f.setBoundary("PutUserPermissionsBoundary", "user/"+name, aws.ToString(in.PermissionsBoundary), f.userExistsLocked(name))
+}
+
+func (f *fakeIAM) PutRolePermissionsBoundary(_ context.Context, in *iam.PutRolePermissionsBoundaryInput, _ ...func(*iam.Options)) (*iam.PutRolePermissionsBoundaryOutput, error) {
+	name := aws.ToString(in.RoleName)
+	return &iam.PutRolePermissionsBoundaryOutput{}, f.setBoundary("PutRolePermissionsBoundary", "role/"+name, aws.ToString(in.PermissionsBoundary), f.roleExistsLocked(name))
+}
+
+func (f *fakeIAM) DeleteUserPermissionsBoundary(_ context.Context, in *iam.DeleteUserPermissionsBoundaryInput, _ ...func(*iam.Options)) (*iam.DeleteUserPermissionsBoundaryOutput, error) {
+	name := aws.ToString(in.UserName)
+	return &iam.DeleteUserPermissionsBoundaryOutput{}, f.setBoundary("DeleteUserPermissionsBoundary", "user/"+name, "", f.userExistsLocked(name))
+}
+
+func (f *fakeIAM) DeleteRolePermissionsBoundary(_ context.Context, in *iam.DeleteRolePermissionsBoundaryInput, _ ...func(*iam.Options)) (*iam.DeleteRolePermissionsBoundaryOutput, error) {
+	name := aws.ToString(in.RoleName)
+	return &iam.DeleteRolePermissionsBoundaryOutput{}, f.setBoundary("DeleteRolePermissionsBoundary", "role/"+name, "", f.roleExistsLocked(name))
+}
+
+func (f *fakeIAM) userExistsLocked(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.userExists(name)
+}
+
+func (f *fakeIAM) roleExistsLocked(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.roleExists(name)
+}
+
+func boundaryOf(arn string) *iamtypes.AttachedPermissionsBoundary {
+	if arn == "" {
+		return nil
+	}
+	return &iamtypes.AttachedPermissionsBoundary{PermissionsBoundaryArn: aws.String(arn), PermissionsBoundaryType: iamtypes.PermissionsBoundaryAttachmentTypePolicy}
+}
+
+func (f *fakeIAM) GetUser(_ context.Context, in *iam.GetUserInput, _ ...func(*iam.Options)) (*iam.GetUserOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("GetUser"); err != nil {
+		return nil, err
+	}
+	for _, u := range f.users {
+		if aws.ToString(u.UserName) == aws.ToString(in.UserName) {
+			u.PermissionsBoundary = boundaryOf(f.boundary["user/"+aws.ToString(u.UserName)])
+			return &iam.GetUserOutput{User: &u}, nil
+		}
+	}
+	return nil, apiErr("NoSuchEntity")
+}
+
+func (f *fakeIAM) GetAccountSummary(_ context.Context, _ *iam.GetAccountSummaryInput, _ ...func(*iam.Options)) (*iam.GetAccountSummaryOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("GetAccountSummary"); err != nil {
+		return nil, err
+	}
+	q := int32(10)
+	if f.quota > 0 {
+		q = int32(f.quota)
+	}
+	return &iam.GetAccountSummaryOutput{SummaryMap: map[string]int32{"AttachedPoliciesPerGroupQuota": q, "AttachedPoliciesPerUserQuota": q, "AttachedPoliciesPerRoleQuota": q}}, nil
+}
+
+func (f *fakeIAM) ListAttachedGroupPolicies(_ context.Context, in *iam.ListAttachedGroupPoliciesInput, _ ...func(*iam.Options)) (*iam.ListAttachedGroupPoliciesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("ListAttachedGroupPolicies"); err != nil {
+		return nil, err
+	}
+	var all []iamtypes.AttachedPolicy
+	for _, p := range f.attached["group/"+aws.ToString(in.GroupName)] {
+		all = append(all, iamtypes.AttachedPolicy{PolicyArn: aws.String(p)})
+	}
+	items, next := cpage(all, in.Marker, 4)
+	return &iam.ListAttachedGroupPoliciesOutput{AttachedPolicies: items, Marker: next, IsTruncated: next != nil}, nil
 }
 
 func (f *fakeIAM) AttachUserPolicy(_ context.Context, in *iam.AttachUserPolicyInput, _ ...func(*iam.Options)) (*iam.AttachUserPolicyOutput, error) {
@@ -259,6 +440,7 @@ func (f *fakeIAM) GetRole(_ context.Context, in *iam.GetRoleInput, _ ...func(*ia
 	name := aws.ToString(in.RoleName)
 	for _, r := range f.roles {
 		if aws.ToString(r.RoleName) == name {
+			r.PermissionsBoundary = boundaryOf(f.boundary["role/"+name])
 			r.RoleLastUsed = &iamtypes.RoleLastUsed{}
 			if t, ok := f.roleUsed[name]; ok {
 				r.RoleLastUsed = &iamtypes.RoleLastUsed{LastUsedDate: aws.Time(t), Region: aws.String("us-east-1")}

@@ -5,6 +5,7 @@
 package resources
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -35,7 +36,8 @@ func Kinds(cfg aws.Config, s settings.Settings, self Self) []engine.Kind {
 	// stolen credentials cannot start it again. Without the stack's policy
 	// ARN there is nothing to attach; App.New says so in its log.
 	if s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN != "" {
-		kinds = append(kinds, NewQuarantine(iamClient, QuarantineOptions{PolicyARN: s.QuarantinePolicyARN, BreakGlassARNs: s.BreakGlassARNs}))
+		kinds = append(kinds, NewQuarantine(iamClient, QuarantineOptions{PolicyARN: s.QuarantinePolicyARN, BreakGlassARNs: s.BreakGlassARNs,
+			OwnRoleIDs: s.OwnRoleIDs, Region: cmp.Or(self.Region, cfg.Region)}))
 	}
 	kinds = append(kinds, NewIAMTrail(iamClient, IAMTrailOptions{
 		Lookback:                time.Duration(s.IAMLookbackDays) * 24 * time.Hour,

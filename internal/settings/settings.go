@@ -73,6 +73,12 @@ type Settings struct {
 	// QuarantinePolicyARN is the deny policy the stack created; the stack
 	// wires it. Empty: no quarantine, whatever Quarantine says.
 	QuarantinePolicyARN string
+	// OwnRoleIDs are the unique role IDs (AROA...) of the roles the stack
+	// created: the function's, the schedule's and, with Slack, Chatbot's.
+	// The stack wires them. The quarantine exempts a role by its ID, never
+	// by its name alone, and checks those roles' trust policies on every
+	// sweep. Empty: no role is exempt as the switch's own.
+	OwnRoleIDs []string
 	// BreakGlassARNs are IAM users and roles the quarantine never touches,
 	// whose keys are never deactivated, and who alone may publish to the
 	// trip topic.
@@ -167,6 +173,7 @@ func Default() Settings {
 		ResweepMinutes:       10,
 		Quarantine:           QuarantineDenyLaunch,
 		BreakGlassARNs:       []string{},
+		OwnRoleIDs:           []string{},
 		IAMLookbackDays:      7,
 		SkipRegions:          []string{},
 		BudgetName:           guard.BudgetName,
@@ -190,7 +197,10 @@ var (
 	parameterPattern  = regexp.MustCompile(`^/?[A-Za-z0-9_./-]{1,1000}$`)
 	// An IAM user or role as IAM lists it: path included.
 	principalARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:(user|role)/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$`)
-	policyARNPattern    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$`)
+	// A role's unique ID as IAM reports it (RoleId): AROA and upper-case
+	// letters and digits.
+	roleIDPattern    = regexp.MustCompile(`^AROA[A-Z0-9]{8,124}$`)
+	policyARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$`)
 	// AWS Budgets forbids ':' and '\' in budget names.
 	budgetNamePattern = regexp.MustCompile(`^[^:\\\x00-\x1f]{1,100}$`)
 	alarmNamePattern  = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
@@ -417,6 +427,24 @@ var All = []Setting{
 		},
 	},
 	{
+		Env: "KILLSWITCH_OWN_ROLE_IDS", Type: StringList,
+		Doc: "The unique IDs (AROA...) of the roles the stack created; the quarantine spares a role as the switch's own only by its ID, and checks their trust policies on every sweep. The stack sets it.",
+		get: func(s *Settings) string { return strings.Join(s.OwnRoleIDs, ",") },
+		set: func(s *Settings, v string) []Problem {
+			var probs []Problem
+			ids := []string{}
+			for i, id := range splitList(v) {
+				if !roleIDPattern.MatchString(id) {
+					probs = append(probs, Problem{Item: i, Msg: fmt.Sprintf("must be an IAM role's unique ID like AROA1234567890EXAMPLE, got %q", id)})
+					continue
+				}
+				ids = append(ids, id)
+			}
+			s.OwnRoleIDs = ids
+			return probs
+		},
+	},
+	{
 		Env: "KILLSWITCH_BUDGET_NAME", Type: String,
 		Doc: "The stack's own budget; an alert from any other budget does not trip. The stack sets it.",
 		get: func(s *Settings) string { return s.BudgetName },
@@ -502,6 +530,7 @@ const (
 	EnvLatchParameter       = "KILLSWITCH_LATCH_PARAMETER"
 	EnvQuarantine           = "KILLSWITCH_QUARANTINE"
 	EnvQuarantinePolicyARN  = "KILLSWITCH_QUARANTINE_POLICY_ARN"
+	EnvOwnRoleIDs           = "KILLSWITCH_OWN_ROLE_IDS"
 	EnvBreakGlassARNs       = "KILLSWITCH_BREAK_GLASS_ARNS"
 	EnvIAMLookbackDays      = "KILLSWITCH_IAM_LOOKBACK_DAYS"
 	EnvDeactivateNewKeys    = "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS"

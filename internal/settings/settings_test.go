@@ -94,6 +94,10 @@ func TestLoadParsesEachVariable(t *testing.T) {
 			func(s settings.Settings) bool {
 				return slices.Equal(s.BreakGlassARNs, []string{"arn:aws:iam::111122223333:user/bg", "arn:aws:iam::111122223333:role/ops/break-glass"})
 			}},
+		{"own role IDs", map[string]string{settings.EnvOwnRoleIDs: "AROA1234567890EXAMPLE, AROAZZZZ99999999ABCDE"},
+			func(s settings.Settings) bool {
+				return slices.Equal(s.OwnRoleIDs, []string{"AROA1234567890EXAMPLE", "AROAZZZZ99999999ABCDE"})
+			}},
 		{"iam look-back", map[string]string{settings.EnvIAMLookbackDays: "30"},
 			func(s settings.Settings) bool { return s.IAMLookbackDays == 30 }},
 		{"deactivate new keys", map[string]string{settings.EnvDeactivateNewKeys: "true"},
@@ -149,6 +153,8 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{settings.EnvBreakGlassARNs, "arn:aws:iam::111122223333:group/admins"},
 		{settings.EnvBreakGlassARNs, "arn:aws:iam::111122223333:root"},
 		{settings.EnvBreakGlassARNs, strings.Repeat("arn:aws:iam::111122223333:user/u,", 11)},
+		{settings.EnvOwnRoleIDs, "AIDA1234567890EXAMPLE"},
+		{settings.EnvOwnRoleIDs, "arn:aws:iam::111122223333:role/killswitch/killswitch-function"},
 		{settings.EnvIAMLookbackDays, "0"},
 		{settings.EnvIAMLookbackDays, "91"},
 		{settings.EnvDeactivateNewKeys, "please"},

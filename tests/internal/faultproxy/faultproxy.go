@@ -113,6 +113,11 @@ type Config struct {
 	// (e.g. "UnauthorizedOperation"), in every region, instead of
 	// forwarding it.
 	FailOperations map[string]string
+	// IAMPolicyQuota, when above 0, enforces IAM's quota of managed
+	// policies per user, group or role, which moto does not (iamquota.go):
+	// an attach past it is answered LimitExceeded. It applies whatever
+	// Services says.
+	IAMPolicyQuota int
 }
 
 // Key names one operation in one region of one service.
@@ -129,6 +134,8 @@ type Counts struct {
 	Refused int // connection reset without a response
 	Hung    int // held until the client gave up or the region healed
 	Failed  int // answered with a FailOperations error
+	// OverQuota were attaches answered LimitExceeded by IAMPolicyQuota.
+	OverQuota int
 	// Upstream is the time the target (moto) took to answer the forwarded
 	// requests, summed: the service time the injected latency adds to.
 	Upstream time.Duration
@@ -142,6 +149,7 @@ func (c *Counts) add(o Counts) {
 	c.Refused += o.Refused
 	c.Hung += o.Hung
 	c.Failed += o.Failed
+	c.OverQuota += o.OverQuota
 	c.Upstream += o.Upstream
 }
 
@@ -414,6 +422,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.ContentLength = int64(len(body))
 	region, service, _ := Scope(r.Header.Get("Authorization"))
 	key := Key{Service: service, Region: region, Operation: operation(r, body)}
+	if p.overIAMQuota(w, r, key, body) {
+		return
+	}
 	d := p.decide(region, service, r.Header.Get("Amz-Sdk-Invocation-Id"))
 	if !d.faulted {
 		p.count(key, Counts{Requests: 1})
