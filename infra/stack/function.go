@@ -31,11 +31,15 @@ var FunctionTimeout = 5 * time.Minute
 // internal/settings defines, written by the same table the function reads
 // it with. The stack wires the notify topic, the latch parameter and the
 // quarantine policy (usually tokens; the policy "" when the quarantine is
-// off), and its own budget and alarm names.
-func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn, manifestBucket string) map[string]string {
+// off), the trip topic, and its own budget and alarm names. The
+// notification emails are cdk.json's, which the integrity check expects
+// on the notify topic.
+func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn, manifestBucket, tripTopicArn string) map[string]string {
 	s := cfg.Settings
 	s.ManifestBucket = manifestBucket
 	s.NotifyTopicARN = notifyTopicArn
+	s.TripTopicARN = tripTopicArn
+	s.NotifyEmails = append([]string{}, cfg.NotificationEmails...)
 	s.LatchParameter = latchParameter
 	s.QuarantinePolicyARN = quarantinePolicyArn
 	s.BudgetName = BudgetName
@@ -106,7 +110,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		ReservedConcurrentExecutions: reservedConcurrency(cfg),
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
 		LogGroup:                     logGroup,
-		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName())),
+		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName(), *topics.Trip.TopicArn())),
 		// Async invokes (SNS) are retried twice, then the failed event goes to
 		// the notify topic: a failed trip is never silent.
 		RetryAttempts: jsii.Number(2),

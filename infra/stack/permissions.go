@@ -123,6 +123,8 @@ const (
 	iamRoleARN              = "arn:${Partition}:iam::${Account}:role/*"
 	ownFunctionARN          = "arn:${Partition}:lambda:${Region}:${Account}:function:" + FunctionName
 	ownQualifiedFunctionARN = ownFunctionARN + ":*"
+	notifySubscriptionsARN  = guard.NotifyTopicARN + ":*"
+	tripSubscriptionsARN    = guard.TripTopicARN + ":*"
 )
 
 // Permissions is every kind's permissions, keyed by the kind's name.
@@ -162,6 +164,21 @@ var Permissions = []KindPermissions{
 			noResourceLevel("iam:ListUsers and iam:ListRoles do"),
 			anyIAM(iamUserARN, "IAM users", "the IAM trail reads the keys, console password and MFA of every user to find what an attacker created, and (deactivateNewAccessKeys only) deactivates new keys"),
 			anyIAM(iamRoleARN, "IAM roles", "the IAM trail reads when each new role was last used, and roles an attacker created cannot be named in advance"),
+		},
+	},
+	{
+		// Read only, on the switch's own topics and function; the daily
+		// self-test makes the same reads (internal/integrity).
+		Kind: "Kill switch integrity",
+		Statements: []Statement{
+			{Sid: "ListTheSwitchTopicsSubscriptions", Actions: []string{"sns:ListSubscriptionsByTopic"}, Resources: []string{guard.NotifyTopicARN, guard.TripTopicARN}},
+			// A subscription's ARN is its topic's ARN, ":" and an ID.
+			{Sid: "ReadTheSwitchTopicsSubscriptions", Actions: []string{"sns:GetSubscriptionAttributes"}, Resources: []string{notifySubscriptionsARN, tripSubscriptionsARN}},
+			{Sid: "ReadTheSwitchFunctionPolicy", Actions: []string{"lambda:GetPolicy"}, Resources: []string{ownFunctionARN}},
+		},
+		Suppressions: []Suppression{
+			{Rule: iamWildcards, Resource: notifySubscriptionsARN, Reason: "The subscriptions of the notify topic, whose IDs SNS assigns: the integrity check reads each one's attributes (a filter policy, an unconfirmed email) and nothing else."},
+			{Rule: iamWildcards, Resource: tripSubscriptionsARN, Reason: "The subscriptions of the trip topic, whose IDs SNS assigns: the integrity check reads each one's attributes (a filter policy on the function's subscription) and nothing else."},
 		},
 	},
 	{
