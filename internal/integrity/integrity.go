@@ -118,7 +118,10 @@ func (c *Checker) Check(ctx context.Context) []Problem {
 type subscription struct {
 	arn, protocol, endpoint string
 	pending                 bool
-	attrs                   map[string]string
+	// unread marks a subscription whose attributes could not be read: it
+	// is reported as not checked, and counts as present.
+	unread bool
+	attrs  map[string]string
 }
 
 func (s subscription) label() string {
@@ -153,6 +156,8 @@ func (c *Checker) list(ctx context.Context, what, topic string) ([]subscription,
 			out, err := c.sns.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: aws.String(sub.arn)})
 			if err != nil {
 				probs = append(probs, notChecked(what+" subscription "+sub.arn, "reading its attributes (sns:GetSubscriptionAttributes)", err))
+				sub.unread = true
+				subs = append(subs, sub)
 				continue
 			}
 			sub.attrs = out.Attributes
@@ -184,11 +189,17 @@ func (c *Checker) notify(ctx context.Context) []Problem {
 		switch {
 		case s.protocol == protocolEmail && wanted[addr] != "":
 			seen[addr] = true
+			if s.unread {
+				continue
+			}
 			probs = append(probs, c.ownerEmail(topic, region, wanted[addr], s)...)
 		case c.want.Slack && s.protocol == protocolHTTPS && isChatbot(s.endpoint):
 			chatbots++
 			if chatbots > 1 {
 				probs = append(probs, stranger("notify", topic, region, s))
+				continue
+			}
+			if s.unread {
 				continue
 			}
 			probs = append(probs, filtered("notify", region, s, "the Slack channel gets no report")...)
@@ -314,6 +325,9 @@ func (c *Checker) trip(ctx context.Context) []Problem {
 			continue
 		}
 		mine++
+		if s.unread {
+			continue
+		}
 		probs = append(probs, filtered("trip", region, s, "a budget alert or alarm that does not match trips nothing")...)
 	}
 	if mine == 0 {
