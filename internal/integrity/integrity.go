@@ -124,9 +124,15 @@ type subscription struct {
 	attrs  map[string]string
 }
 
+// label names the subscription in a summary: "arn:…:" and its ID, which
+// SNS assigns (the fix carries the full ARN). The email cuts each failure
+// line, so the summary stays short.
 func (s subscription) label() string {
 	if s.arn == "" || s.arn == pendingARN {
 		return "(pending, " + s.protocol + " " + s.endpoint + ")"
+	}
+	if i := strings.LastIndex(s.arn, ":"); i > 0 && strings.Count(s.arn, ":") >= 6 {
+		return "arn:…" + s.arn[i:]
 	}
 	return s.arn
 }
@@ -275,7 +281,7 @@ func filtered(what, region string, s subscription, effect string) []Problem {
 	// An empty JSON object removes the filter (Amazon SNS developer guide,
 	// "Amazon SNS subscription filter policies").
 	return []Problem{{Summary: what + " subscription " + s.label() + " has a filter policy",
-		Detail: fmt.Sprintf("SNS delivers only messages that match %s (scope %s): %s", policy, scope, effect),
+		Detail: fmt.Sprintf("SNS delivers only messages that match %s (scope %s): %s", clip(policy, 80), scope, effect),
 		Fix:    fmt.Sprintf("aws sns set-subscription-attributes --region %s --subscription-arn %s --attribute-name FilterPolicy --attribute-value '{}'", region, s.arn)}}
 }
 
@@ -489,6 +495,15 @@ func notChecked(what, step string, err error) Problem {
 		}
 	}
 	return p
+}
+
+// clip keeps what the attacker wrote (a filter policy) from filling the
+// owner's report line.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // arnPart is the i-th colon-separated field of an ARN ("" if absent).

@@ -141,7 +141,7 @@ func TestCheck(t *testing.T) {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
 				s.attrs[ownerSub]["FilterPolicy"] = `{"nothing":["matches"]}`
 			},
-			want: []want{{summary: "notify subscription " + ownerSub + " has a filter policy",
+			want: []want{{summary: "notify subscription " + short(ownerSub) + " has a filter policy",
 				in: []string{`{"nothing":["matches"]}`, "reports to owner@example.com are dropped",
 					"aws sns set-subscription-attributes --region us-east-1 --subscription-arn " + ownerSub + " --attribute-name FilterPolicy --attribute-value '{}'"}}},
 		},
@@ -150,7 +150,7 @@ func TestCheck(t *testing.T) {
 				s.attrs[ownerSub]["FilterPolicy"] = `{"a":["b"]}`
 				s.attrs[ownerSub]["FilterPolicyScope"] = "MessageBody"
 			},
-			want: []want{{summary: "notify subscription " + ownerSub + " has a filter policy", in: []string{"scope MessageBody"}}},
+			want: []want{{summary: "notify subscription " + short(ownerSub) + " has a filter policy", in: []string{"scope MessageBody"}}},
 		},
 		"the owner's email pending confirmation (listed without an ARN)": {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
@@ -169,21 +169,21 @@ func TestCheck(t *testing.T) {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
 				s.attrs[ownerSub]["ConfirmationWasAuthenticated"] = "false"
 			},
-			want: []want{{summary: "notify subscription " + ownerSub + " (owner@example.com) was confirmed without authentication", warning: true,
+			want: []want{{summary: "notify subscription " + short(ownerSub) + " (owner@example.com) was confirmed without authentication", warning: true,
 				in: []string{"without an AWS signature", "--authenticate-on-unsubscribe true"}}},
 		},
 		"an unknown extra notify subscription": {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
 				addSub(s, notifyTopic, notifyTopic+":0009", "https", "https://attacker.example/hook", map[string]string{"PendingConfirmation": "false"})
 			},
-			want: []want{{summary: "notify subscription " + notifyTopic + ":0009 (https https://attacker.example/hook) is not one the stack made",
+			want: []want{{summary: "notify subscription arn:…:0009 (https https://attacker.example/hook) is not one the stack made",
 				in: []string{"aws sns unsubscribe --region us-east-1 --subscription-arn " + notifyTopic + ":0009"}}},
 		},
 		"another address by email is a stranger, not the owner": {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
 				addSub(s, notifyTopic, notifyTopic+":0008", "email", "someone@else.example", map[string]string{"ConfirmationWasAuthenticated": "true"})
 			},
-			want: []want{{summary: "notify subscription " + notifyTopic + ":0008 (email someone@else.example) is not one the stack made"}},
+			want: []want{{summary: "notify subscription arn:…:0008 (email someone@else.example) is not one the stack made"}},
 		},
 		"a pending stranger is not to be confirmed": {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
@@ -211,7 +211,7 @@ func TestCheck(t *testing.T) {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
 				addSub(s, notifyTopic, notifyTopic+":0007", "https", "https://global.sns-api.chatbot.amazonaws.com", map[string]string{})
 			},
-			want: []want{{summary: "notify subscription " + notifyTopic + ":0007 (https https://global.sns-api.chatbot.amazonaws.com) is not one the stack made"}},
+			want: []want{{summary: "notify subscription arn:…:0007 (https https://global.sns-api.chatbot.amazonaws.com) is not one the stack made"}},
 		},
 		"nobody configured: a warning": {
 			mutate: func(s *fakeSNS, _ *fakeLambda, e *integrity.Expect) {
@@ -224,13 +224,13 @@ func TestCheck(t *testing.T) {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
 				s.attrs[tripSub]["FilterPolicy"] = `{"x":["y"]}`
 			},
-			want: []want{{summary: "trip subscription " + tripSub + " has a filter policy", in: []string{"trips nothing", "--subscription-arn " + tripSub}}},
+			want: []want{{summary: "trip subscription " + short(tripSub) + " has a filter policy", in: []string{"trips nothing", "--subscription-arn " + tripSub}}},
 		},
 		"an extra trip-topic subscriber": {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
 				addSub(s, tripTopic, tripTopic+":0003", "sqs", "arn:aws:sqs:us-east-1:999999999999:spy", map[string]string{})
 			},
-			want: []want{{summary: "trip subscription " + tripTopic + ":0003 (sqs arn:aws:sqs:us-east-1:999999999999:spy) is not one the stack made"}},
+			want: []want{{summary: "trip subscription arn:…:0003 (sqs arn:aws:sqs:us-east-1:999999999999:spy) is not one the stack made"}},
 		},
 		"another function on the trip topic, and not the switch": {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
@@ -238,7 +238,7 @@ func TestCheck(t *testing.T) {
 			},
 			want: []want{
 				{summary: "the function is not subscribed to the trip topic", in: []string{fnARN}},
-				{summary: "trip subscription " + tripSub + " (lambda arn:aws:lambda:us-east-1:123456789012:function:decoy) is not one the stack made"},
+				{summary: "trip subscription " + short(tripSub) + " (lambda arn:aws:lambda:us-east-1:123456789012:function:decoy) is not one the stack made"},
 			},
 		},
 		"a function-policy statement for another account": {
@@ -350,3 +350,6 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// short is a subscription ARN as a summary names it.
+func short(arn string) string { return "arn:…" + arn[strings.LastIndex(arn, ":"):] }

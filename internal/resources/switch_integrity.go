@@ -30,6 +30,10 @@ const (
 	attrIntegrityWarning = "warning"
 )
 
+// VerbIntegrity is the kind's verb. Contain never succeeds, so the email
+// shows its plan: "check failed: Fix: …"; a dry run says "would check".
+var VerbIntegrity = engine.Verb{Past: "reported", Plan: "check"}
+
 // integrityNote is why the kind changes nothing, said with every problem.
 const integrityNote = "The kill switch changes nothing here: fixing it would need write rights on SNS and Lambda " +
 	"that stolen credentials could borrow from the switch's role. Fix it as root or a break-glass principal; " +
@@ -53,7 +57,7 @@ var (
 
 // NewSwitchIntegrity checks what want describes through the two clients.
 func NewSwitchIntegrity(s SwitchIntegritySNSAPI, l SwitchIntegrityLambdaAPI, want integrity.Expect) *SwitchIntegrity {
-	return &SwitchIntegrity{checker: integrity.New(s, l, want), verb: engine.Verb{Past: "reported", Plan: "report"}}
+	return &SwitchIntegrity{checker: integrity.New(s, l, want), verb: VerbIntegrity}
 }
 
 func (*SwitchIntegrity) Name() string { return "Kill switch integrity" }
@@ -66,7 +70,9 @@ func (k *SwitchIntegrity) Find(ctx context.Context, _ string) ([]engine.Resource
 	var found []engine.Resource
 	for _, p := range k.checker.Check(ctx) {
 		r := engine.Resource{ID: p.Summary, State: "drift",
-			Attributes: map[string]string{attrIntegrityMessage: p.Detail + ". Fix: " + p.Fix, attrIntegrityCode: p.Code}}
+			// The fix first: the email cuts a long failure line, and the
+			// detail may quote what the attacker wrote.
+			Attributes: map[string]string{attrIntegrityMessage: "Fix: " + p.Fix + ". " + sentence(p.Detail), attrIntegrityCode: p.Code}}
 		if p.Warning {
 			r.State = "warning"
 			r.Attributes[attrIntegrityWarning] = "true"
@@ -74,6 +80,14 @@ func (k *SwitchIntegrity) Find(ctx context.Context, _ string) ([]engine.Resource
 		found = append(found, r)
 	}
 	return found, nil
+}
+
+// sentence starts s with a capital, as the second sentence of a message.
+func sentence(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
 
 // Decide reports every problem; a warning is left as a note for the owner,
