@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,3 +152,36 @@ func outcomesJSON(outs []engine.Outcome) string {
 
 // short is a subscription ARN as a summary names it.
 func short(arn string) string { return "arn:…" + arn[strings.LastIndex(arn, ":"):] }
+
+// The daily self-test on moto: a filter policy on the owner's notify
+// subscription fails it, with a check named after the subscription, and
+// the warning says so. (An unconfirmed one cannot be made on moto, which
+// confirms every email at once: internal/selftest covers it with a fake.)
+func TestSelfTestNamesAFilteredNotifySubscriptionOnMoto(t *testing.T) {
+	r := selfTestRig(t)
+	d := deployIntegritySwitch(t, r)
+	if _, err := sns.NewFromConfig(r.plain).SetSubscriptionAttributes(context.Background(), &sns.SetSubscriptionAttributesInput{SubscriptionArn: aws.String(d.ownerSub),
+		AttributeName: aws.String("FilterPolicy"), AttributeValue: aws.String(`{"never":["sent"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.invokeIn(selfTestRegions, scheduledEvent(t))
+	if err != nil {
+		t.Fatalf("scheduled run: %v", err)
+	}
+	if res.SelfTest == nil {
+		t.Fatal("the self-test did not run")
+	}
+	want := "notify subscription " + short(d.ownerSub) + " has a filter policy"
+	var names []string
+	for _, c := range res.SelfTest.Failed() {
+		names = append(names, c.Name)
+	}
+	// The test's SQS mailbox is the other failure: not one the stack made.
+	if len(names) != 2 || !slices.Contains(names, want) {
+		t.Errorf("failed checks %q, want %q and the mailbox", names, want)
+	}
+	msgs := r.notify.receive(t, 1)
+	if !strings.Contains(msgs[0].Subject+"\n"+msgs[0].Body, want) || !strings.Contains(msgs[0].Body, "--attribute-name FilterPolicy --attribute-value '{}'") {
+		t.Errorf("the warning does not name %q with its fix:\n%s\n%s", want, msgs[0].Subject, msgs[0].Body)
+	}
+}
