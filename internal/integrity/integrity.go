@@ -253,9 +253,11 @@ func (c *Checker) ownerEmail(topic, region, addr string, s subscription) []Probl
 	// Confirmed from the email's link, a subscription can be cancelled by
 	// anyone holding the unsubscribe link, with no AWS signature; confirmed
 	// with AuthenticateOnUnsubscribe, only the topic or subscription owner
-	// can cancel it, signed. The ConfirmSubscription API reference:
-	// https://docs.aws.amazon.com/sns/latest/api/API_ConfirmSubscription.html
-	// (ConfirmationWasAuthenticated: GetSubscriptionAttributes).
+	// can cancel it, signed. ConfirmSubscription "requires an AWS signature
+	// only when the AuthenticateOnUnsubscribe flag is set":
+	// https://docs.aws.amazon.com/cli/latest/reference/sns/confirm-subscription.html;
+	// ConfirmationWasAuthenticated says which:
+	// https://docs.aws.amazon.com/goto/WebAPI/sns/GetSubscriptionAttributes
 	if s.attrs["ConfirmationWasAuthenticated"] != "true" {
 		probs = append(probs, Problem{Summary: "notify subscription " + s.label() + " (" + addr + ") was confirmed without authentication", Warning: true,
 			Detail: "anyone with the unsubscribe link in any report can cancel it without an AWS signature, and reports then stop reaching " + addr,
@@ -278,8 +280,11 @@ func filtered(what, region string, s subscription, effect string) []Problem {
 	if scope == "" {
 		scope = "MessageAttributes"
 	}
-	// An empty JSON object removes the filter (Amazon SNS developer guide,
-	// "Amazon SNS subscription filter policies").
+	// Without a filter policy a subscriber receives every message
+	// (https://docs.aws.amazon.com/sns/latest/dg/message-filtering.html);
+	// the fix overwrites the policy with an empty JSON object, which SNS
+	// reads as none (the developer guide's way to delete a policy; moto
+	// stores it as "{}", which this check also reads as none).
 	return []Problem{{Summary: what + " subscription " + s.label() + " has a filter policy",
 		Detail: fmt.Sprintf("SNS delivers only messages that match %s (scope %s): %s", clip(policy, 80), scope, effect),
 		Fix:    fmt.Sprintf("aws sns set-subscription-attributes --region %s --subscription-arn %s --attribute-name FilterPolicy --attribute-value '{}'", region, s.arn)}}
