@@ -150,7 +150,9 @@ func (c *Checker) list(ctx context.Context, what, topic string) ([]subscription,
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, []Problem{notChecked("the "+what+" topic "+topic+"'s subscriptions", "listing them (sns:ListSubscriptionsByTopic)", err)}, false
+			// A partial listing would report the rest as missing: what
+			// was found unreadable so far is kept, the rest not checked.
+			return nil, append(probs, notChecked("the "+what+" topic "+topic+"'s subscriptions", "listing them (sns:ListSubscriptionsByTopic)", err)), false
 		}
 		for _, s := range page.Subscriptions {
 			sub := subscription{arn: aws.ToString(s.SubscriptionArn), protocol: aws.ToString(s.Protocol), endpoint: aws.ToString(s.Endpoint)}
@@ -161,7 +163,7 @@ func (c *Checker) list(ctx context.Context, what, topic string) ([]subscription,
 			}
 			out, err := c.sns.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: aws.String(sub.arn)})
 			if err != nil {
-				probs = append(probs, notChecked(what+" subscription "+sub.arn, "reading its attributes (sns:GetSubscriptionAttributes)", err))
+				probs = append(probs, notChecked(what+" subscription "+sub.label(), "reading the attributes of "+sub.arn+" (sns:GetSubscriptionAttributes)", err))
 				sub.unread = true
 				subs = append(subs, sub)
 				continue
@@ -292,8 +294,9 @@ func filtered(what, region string, s subscription, effect string) []Problem {
 
 // stranger reports a subscription the stack did not make.
 func stranger(what, topic, region string, s subscription) Problem {
-	p := Problem{Summary: fmt.Sprintf("%s subscription %s (%s %s) is not one the stack made", what, s.label(), s.protocol, s.endpoint),
-		Detail: "every message to the " + what + " topic also goes to " + s.endpoint + ", which is not in the deployed config"}
+	endpoint := clip(s.endpoint, 120)
+	p := Problem{Summary: fmt.Sprintf("%s subscription %s (%s %s) is not one the stack made", what, s.label(), s.protocol, endpoint),
+		Detail: "every message to the " + what + " topic also goes to " + endpoint + ", which is not in the deployed config"}
 	if s.pending {
 		p.Fix = "do not confirm it: SNS deletes an unconfirmed subscription after 3 days; if it comes back, find who subscribed it (CloudTrail, sns:Subscribe on " + topic + ")"
 	} else {

@@ -34,6 +34,8 @@ type fakeSNS struct {
 	attrs   map[string]map[string]string
 	listErr map[string]error
 	attrErr map[string]error
+	// failPage fails a topic's listing from that page on, with Throttling.
+	failPage map[string]int
 }
 
 func (f *fakeSNS) ListSubscriptionsByTopic(_ context.Context, in *sns.ListSubscriptionsByTopicInput, _ ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error) {
@@ -45,6 +47,9 @@ func (f *fakeSNS) ListSubscriptionsByTopic(_ context.Context, in *sns.ListSubscr
 	i := 0
 	if in.NextToken != nil {
 		i = int(aws.ToString(in.NextToken)[0] - '0')
+	}
+	if p, ok := f.failPage[topic]; ok && i >= p {
+		return nil, apiErr("Throttling")
 	}
 	out := &sns.ListSubscriptionsByTopicOutput{}
 	if i < len(subs) {
@@ -291,11 +296,19 @@ func TestCheck(t *testing.T) {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) { s.listErr[tripTopic] = apiErr("Throttling") },
 			want:   []want{{summary: "could not check the trip topic " + tripTopic + "'s subscriptions", code: "Throttling"}},
 		},
+		"the listing failing on a later page reports no address as missing": {
+			mutate: func(s *fakeSNS, _ *fakeLambda, e *integrity.Expect) {
+				addSub(s, notifyTopic, notifyTopic+":0005", "email", "second@example.org", map[string]string{})
+				s.failPage = map[string]int{notifyTopic: 1}
+				e.NotifyEmails = append(e.NotifyEmails, "second@example.org")
+			},
+			want: []want{{summary: "could not check the notify topic " + notifyTopic + "'s subscriptions", code: "Throttling"}},
+		},
 		"a subscription's attributes cannot be read: could not check it": {
 			mutate: func(s *fakeSNS, _ *fakeLambda, _ *integrity.Expect) {
 				s.attrErr[ownerSub] = apiErr("AuthorizationError")
 			},
-			want: []want{{summary: "could not check notify subscription " + ownerSub, code: "AuthorizationError"}},
+			want: []want{{summary: "could not check notify subscription " + short(ownerSub), code: "AuthorizationError", in: []string{ownerSub}}},
 		},
 		"the function policy cannot be read: could not check": {
 			mutate: func(_ *fakeSNS, l *fakeLambda, _ *integrity.Expect) { l.err = apiErr("AccessDeniedException") },
