@@ -68,7 +68,7 @@ func TestCensusPermissions(t *testing.T) {
 		}
 	}
 	want := map[string]bool{}
-	for _, dir := range []string{"internal/census", "internal/selftest", "internal/latch"} {
+	for _, dir := range []string{"internal/census", "internal/selftest", "internal/integrity", "internal/latch"} {
 		for a := range declaredCalls(t, dir) {
 			want[a] = true
 		}

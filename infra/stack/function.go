@@ -27,19 +27,36 @@ type Function struct {
 // with headroom for throttling and slow opt-in regions.
 var FunctionTimeout = 5 * time.Minute
 
+// Wired is what the stack itself writes into the function's environment
+// besides cdk.json's settings: its own resources, mostly as tokens.
+type Wired struct {
+	NotifyTopicARN string
+	// TripTopicARN is the topic the budget and alarm publish to; the
+	// integrity check expects exactly the function's subscription on it.
+	TripTopicARN   string
+	LatchParameter string
+	// QuarantinePolicyARN is "" when the quarantine is off.
+	QuarantinePolicyARN string
+	ManifestBucket      string
+	// OwnRoleIDs are the unique IDs of the stack's own roles (tokens of the
+	// roles' RoleId): the quarantine spares a role only by its ID.
+	OwnRoleIDs []string
+}
+
 // FunctionEnvironment is the Lambda's environment for cfg: every variable
 // internal/settings defines, written by the same table the function reads
-// it with. The stack wires the notify topic, the latch parameter and the
-// quarantine policy (usually tokens; the policy "" when the quarantine is
-// off), the unique IDs of its own roles (tokens of the roles' RoleId), and
-// its own budget and alarm names.
-func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn, manifestBucket string, ownRoleIDs []string) map[string]string {
+// it with, plus what the stack wires (w) and its own budget and alarm
+// names. The notification emails are cdk.json's, which the integrity check
+// expects on the notify topic.
+func FunctionEnvironment(cfg Config, w Wired) map[string]string {
 	s := cfg.Settings
-	s.OwnRoleIDs = ownRoleIDs
-	s.ManifestBucket = manifestBucket
-	s.NotifyTopicARN = notifyTopicArn
-	s.LatchParameter = latchParameter
-	s.QuarantinePolicyARN = quarantinePolicyArn
+	s.OwnRoleIDs = w.OwnRoleIDs
+	s.ManifestBucket = w.ManifestBucket
+	s.NotifyTopicARN = w.NotifyTopicARN
+	s.TripTopicARN = w.TripTopicARN
+	s.NotifyEmails = append([]string{}, cfg.NotificationEmails...)
+	s.LatchParameter = w.LatchParameter
+	s.QuarantinePolicyARN = w.QuarantinePolicyARN
 	s.BudgetName = BudgetName
 	s.AlarmName = BillingAlarmName
 	// Chatbot's JSON only when a Chatbot channel listens to the topic.
@@ -93,8 +110,14 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		Resources: &[]*string{logGroup.LogGroupArn()},
 	}))
 
-	env := FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName(),
-		roleIDs(append([]awsiam.Role{role}, otherRoles...)...))
+	env := FunctionEnvironment(cfg, Wired{
+		NotifyTopicARN:      *topics.Notify.TopicArn(),
+		TripTopicARN:        *topics.Trip.TopicArn(),
+		LatchParameter:      *latch.ParameterName(),
+		QuarantinePolicyARN: quarantineArn,
+		ManifestBucket:      *manifests.BucketName(),
+		OwnRoleIDs:          roleIDs(append([]awsiam.Role{role}, otherRoles...)...),
+	})
 	fn := awslambda.NewFunction(stack, jsii.String("Function"), &awslambda.FunctionProps{
 		FunctionName: jsii.String(FunctionName),
 		Description:  jsii.String("killswitch: contains EC2 and what launches it, in every region, when the budget trips"),

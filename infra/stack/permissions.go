@@ -181,6 +181,27 @@ var Permissions = []KindPermissions{
 		},
 	},
 	{
+		// Read only: the switch's own function policy, topics and
+		// subscriptions; the daily self-test makes the same reads
+		// (internal/integrity). The role's inline policy is within ~300
+		// characters of the size at which the CDK moves statements to an
+		// overflow managed policy (IAM allows 10,240 for a role's inline
+		// policies), and such a policy is one more thing an attacker could
+		// rewrite. The exact resources, ownFunctionARN and
+		// "arn:${Partition}:sns:${Region}:${Account}:killswitch-*" (the
+		// topics and their subscriptions), cost ~250 characters more: use
+		// them once the role has room.
+		Kind: "Kill switch integrity",
+		Statements: []Statement{
+			{Sid: "ReadSwitchIntegrity", Actions: []string{"lambda:GetPolicy", "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic"}, Resources: []string{"*"}},
+		},
+		Suppressions: []Suppression{
+			{Rule: iamWildcards, Resource: "*", Reason: "Read only: the integrity check reads the switch's own function policy and lists its own topics' subscriptions (" +
+				guard.NotifyTopicName + ", " + guard.TripTopicName + ") with their attributes. \"*\" keeps the role's inline policy under IAM's size limit; " +
+				"the function can already list every function and its configuration (lambda:ListFunctions), so these reads disclose no more."},
+		},
+	},
+	{
 		Kind: "Auto Scaling groups",
 		Statements: []Statement{
 			{Sid: "DiscoverAutoScalingGroups", Actions: []string{"autoscaling:DescribeAutoScalingGroups"}, Resources: []string{"*"}},

@@ -146,6 +146,8 @@ func TestSettingsRoundTrip(t *testing.T) {
 			// the wired values the stack added.
 			wantAll := cfg.Settings
 			wantAll.NotifyTopicARN = "arn:aws:sns:us-east-1:123456789012:" + stack.NotifyTopicName
+			wantAll.TripTopicARN = "arn:aws:sns:us-east-1:123456789012:" + stack.TripTopicName
+			wantAll.NotifyEmails = append([]string{}, cfg.NotificationEmails...)
 			wantAll.LatchParameter = stack.LatchParameterName
 			wantAll.ManifestBucket = "killswitch-manifests-123456789012-us-east-1"
 			wantAll.OwnRoleIDs = strings.Split(resolved[settings.EnvOwnRoleIDs], ",")

@@ -261,7 +261,7 @@ func TestFunctionEnvironment(t *testing.T) {
 				"KILLSWITCH_STOP_DATABASES": "false", "KILLSWITCH_RESWEEP_MINUTES": "10",
 				"KILLSWITCH_QUARANTINE": "deny-launch", "KILLSWITCH_BREAK_GLASS_ARNS": "",
 				"KILLSWITCH_IAM_LOOKBACK_DAYS": "7", "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS": "false",
-				"KILLSWITCH_SKIP_REGIONS": "",
+				"KILLSWITCH_SKIP_REGIONS": "", "KILLSWITCH_NOTIFY_EMAILS": "",
 			},
 		},
 		"custom": {
@@ -282,6 +282,7 @@ func TestFunctionEnvironment(t *testing.T) {
 				c.IAMLookbackDays = 30
 				c.DeactivateNewAccessKeys = true
 				c.SkipRegions = []string{"eu-south-2", "me-central-1"}
+				c.NotificationEmails = []string{"owner@example.com", "second@example.org"}
 			},
 			want: map[string]string{
 				"KILLSWITCH_ACTION": "terminate", "KILLSWITCH_TERMINATE_UNSTOPPABLE": "false",
@@ -292,7 +293,8 @@ func TestFunctionEnvironment(t *testing.T) {
 				"KILLSWITCH_STOP_DATABASES": "true", "KILLSWITCH_RESWEEP_MINUTES": "1",
 				"KILLSWITCH_QUARANTINE": "deny-launch", "KILLSWITCH_BREAK_GLASS_ARNS": "arn:aws:iam::123456789012:role/break-glass",
 				"KILLSWITCH_IAM_LOOKBACK_DAYS": "30", "KILLSWITCH_DEACTIVATE_NEW_ACCESS_KEYS": "true",
-				"KILLSWITCH_SKIP_REGIONS": "eu-south-2,me-central-1",
+				"KILLSWITCH_SKIP_REGIONS":  "eu-south-2,me-central-1",
+				"KILLSWITCH_NOTIFY_EMAILS": "owner@example.com,second@example.org",
 			},
 		},
 	} {
@@ -301,6 +303,7 @@ func TestFunctionEnvironment(t *testing.T) {
 			tc.mutate(&cfg)
 			b := build(t, cfg, "us-east-1")
 			notify := b.one(t, "AWS::SNS::Topic", "TopicName", stack.NotifyTopicName)
+			trip := b.one(t, "AWS::SNS::Topic", "TopicName", stack.TripTopicName)
 			latch := b.one(t, "AWS::SSM::Parameter", "Name", stack.LatchParameterName)
 			got := b.functionEnv(t)
 			quarantine := b.one(t, "AWS::IAM::ManagedPolicy", "ManagedPolicyName", stack.QuarantinePolicyName)
@@ -308,6 +311,7 @@ func TestFunctionEnvironment(t *testing.T) {
 			want := map[string]any{
 				"KILLSWITCH_MANIFEST_BUCKET":  ref(bucket),
 				"KILLSWITCH_NOTIFY_TOPIC_ARN": ref(notify),
+				"KILLSWITCH_TRIP_TOPIC_ARN":   ref(trip),
 				// Set only in an AWS Organization's member stack, by the StackSet.
 				"KILLSWITCH_CENTRAL_TOPIC_ARN":     "",
 				"KILLSWITCH_LATCH_PARAMETER":       ref(latch),

@@ -116,7 +116,8 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		// lacks it, and then there is no policy to attach.
 		log.Warn("quarantine is deny-launch but no quarantine policy is set (" + settings.EnvQuarantinePolicyARN + "): IAM principals are not quarantined")
 	}
-	kinds := append(resources.Kinds(cfg, s, resources.Self{FunctionName: o.functionName, Region: cfg.Region}), o.extraKinds...)
+	self := resources.Self{FunctionName: o.functionName, Region: cfg.Region}
+	kinds := append(resources.Kinds(cfg, s, self), o.extraKinds...)
 	if o.keep != nil {
 		kinds = slices.DeleteFunc(kinds, func(k engine.Kind) bool { return !o.keep(k) })
 	}
@@ -169,7 +170,7 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 			return manifests.Journal(manifest.TripID(trip), manifest.SweepID(sweep))
 		}
 	}
-	takeCensus, caps, selfTest := censusParts(cfg, s, lister, o.fallback, store, log)
+	takeCensus, caps, selfTest := censusParts(cfg, s, self, lister, o.fallback, store, log)
 	h := handler.New(eng, pub, handler.Config{
 		Policy:          policy,
 		PolicyLine:      PolicyLine(s),

@@ -42,7 +42,7 @@ func (l skipping) EnabledRegions(ctx context.Context) ([]string, error) {
 // censusParts builds the census, its caps and the daily self-test on the
 // same aws.Config and region list as the engine. Each region's clients are
 // built once per invocation (clients are cheap, and the census runs once).
-func censusParts(cfg aws.Config, s settings.Settings, lister regionLister, fallback []string, store latch.Store, log *slog.Logger) (handler.Censuser, census.Caps, handler.SelfTester) {
+func censusParts(cfg aws.Config, s settings.Settings, self resources.Self, lister regionLister, fallback []string, store latch.Store, log *slog.Logger) (handler.Censuser, census.Caps, handler.SelfTester) {
 	if fallback == nil {
 		fallback = resources.KnownRegions
 	}
@@ -84,6 +84,11 @@ func censusParts(cfg aws.Config, s settings.Settings, lister regionLister, fallb
 	}
 	if store != nil {
 		deps.Latch = store
+	}
+	// The same check as the sweep's "Kill switch integrity" kind, wired
+	// when the kind is: the stack always sets the trip topic.
+	if s.TripTopicARN != "" {
+		deps.Integrity = resources.NewIntegrityChecker(cfg, s, self)
 	}
 	return taker, caps, selftest.New(deps, selftest.Options{Concurrency: s.RegionConcurrency})
 }

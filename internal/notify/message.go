@@ -466,13 +466,17 @@ func failureLines(r *engine.Report) []string {
 	return lines
 }
 
+// maxLine bounds one listed line: long enough for a failure that names
+// a resource and carries the command that fixes it (two ARNs, say).
+const maxLine = 600
+
 func writeCapped(w func(string, ...any), lines []string) {
 	for i, l := range lines {
 		if i == maxListed {
 			w("    ... and %d more (see the logs)", len(lines)-maxListed)
 			return
 		}
-		w("    - %s", truncate(l, 300))
+		w("    - %s", truncate(l, maxLine))
 	}
 }
 

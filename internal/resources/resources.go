@@ -8,15 +8,19 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/killswitch/killswitch/internal/awserr"
 	"github.com/killswitch/killswitch/internal/engine"
+	"github.com/killswitch/killswitch/internal/integrity"
 	"github.com/killswitch/killswitch/internal/settings"
 )
 
@@ -44,6 +48,11 @@ func Kinds(cfg aws.Config, s settings.Settings, self Self) []engine.Kind {
 		DeactivateNewAccessKeys: s.DeactivateNewAccessKeys,
 		BreakGlassARNs:          s.BreakGlassARNs,
 	}))
+	// Without the trip topic (the CLI, a hand-built environment) there is
+	// no deployment to check; the stack always wires it.
+	if s.TripTopicARN != "" {
+		kinds = append(kinds, NewSwitchIntegrity(integritySNS(cfg, s), integrityLambda(cfg, s), IntegrityExpect(s, self)))
+	}
 	kinds = append(kinds, []engine.Kind{
 		NewAutoScalingGroups(autoScalingClients(cfg)),
 		NewSpotFleetRequests(func(region string) SpotFleetRequestsAPI { return ec2Clients.get(region) }),
@@ -82,6 +91,43 @@ func Kinds(cfg aws.Config, s settings.Settings, self Self) []engine.Kind {
 type Self struct {
 	FunctionName string
 	Region       string
+}
+
+// IntegrityExpect is what the stack deployed, for the integrity check of
+// every sweep and of the daily self-test.
+func IntegrityExpect(s settings.Settings, self Self) integrity.Expect {
+	return integrity.Expect{
+		NotifyTopicARN: s.NotifyTopicARN,
+		NotifyEmails:   s.NotifyEmails,
+		Slack:          s.SlackEnabled,
+		TripTopicARN:   s.TripTopicARN,
+		FunctionName:   self.FunctionName,
+	}
+}
+
+// NewIntegrityChecker is the integrity check the self-test runs, on the
+// same clients and expectations as the kind.
+func NewIntegrityChecker(cfg aws.Config, s settings.Settings, self Self) *integrity.Checker {
+	return integrity.New(integritySNS(cfg, s), integrityLambda(cfg, s), IntegrityExpect(s, self))
+}
+
+// integritySNS and integrityLambda reach the topics and the function in
+// their own region: the stack's, which the topic ARNs name.
+func integritySNS(cfg aws.Config, s settings.Settings) *sns.Client {
+	return sns.NewFromConfig(cfg, func(o *sns.Options) { o.Region = stackRegion(cfg, s) })
+}
+
+func integrityLambda(cfg aws.Config, s settings.Settings) *lambda.Client {
+	return lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.Region = stackRegion(cfg, s) })
+}
+
+func stackRegion(cfg aws.Config, s settings.Settings) string {
+	for _, arn := range []string{s.TripTopicARN, s.NotifyTopicARN} {
+		if parts := strings.SplitN(arn, ":", 5); len(parts) == 5 && parts[3] != "" {
+			return parts[3]
+		}
+	}
+	return cfg.Region
 }
 
 // Policy is what the settings say for every kind: dry run and exemptions.

@@ -1,6 +1,7 @@
 // Package selftest proves, once a day, that the kill switch can still act:
 // a DryRun StopInstances in every enabled region, the notify topic's
-// attributes, and the latch. A kill switch that has quietly lost its
+// attributes, the latch, and the integrity check (internal/integrity) of
+// the topics' subscriptions and the function's resource policy. A kill switch that has quietly lost its
 // permissions, a region or its topic is worse than none, because the owner
 // believes they are covered.
 package selftest
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/killswitch/killswitch/internal/awserr"
+	"github.com/killswitch/killswitch/internal/integrity"
 	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/notify"
 )
@@ -42,14 +44,22 @@ type RegionLister interface {
 	EnabledRegions(ctx context.Context) ([]string, error)
 }
 
+// Integrity checks the switch's subscriptions and function policy.
+type Integrity interface {
+	Check(ctx context.Context) []integrity.Problem
+}
+
 // Deps are what the self-test probes. A nil topic or latch is reported as
 // not configured, which is itself a failure: the stack always wires both.
+// A nil Integrity is not checked: only a deployed stack (which wires the
+// trip topic) has subscriptions to check.
 type Deps struct {
-	Regions  RegionLister
-	EC2      func(region string) StopAPI
-	Topic    TopicAPI
-	TopicARN string
-	Latch    LatchReader
+	Regions   RegionLister
+	EC2       func(region string) StopAPI
+	Topic     TopicAPI
+	TopicARN  string
+	Latch     LatchReader
+	Integrity Integrity
 }
 
 // Options tune the self-test.
@@ -119,6 +129,15 @@ func (t *Tester) Run(ctx context.Context) Result {
 	wg.Add(2)
 	go func() { defer wg.Done(); add(t.topic(ctx)) }()
 	go func() { defer wg.Done(); add(t.latch(ctx)) }()
+	if t.deps.Integrity != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, c := range t.integrity(ctx) {
+				add(c)
+			}
+		}()
+	}
 
 	regions, err := t.deps.Regions.EnabledRegions(ctx)
 	if err != nil {
@@ -193,6 +212,21 @@ func (t *Tester) topic(ctx context.Context) Check {
 		c.Problem = fmt.Sprintf("cannot read the notify topic %s: %v", t.deps.TopicARN, err)
 	}
 	return c
+}
+
+// integrity turns each integrity problem into a check named after it
+// ("notify subscription arn:…:abcd has a filter policy"). A warning passes
+// with its text kept; none at all is one passing check.
+func (t *Tester) integrity(ctx context.Context) []Check {
+	problems := t.deps.Integrity.Check(ctx)
+	if len(problems) == 0 {
+		return []Check{{Name: "the notify and trip topics' subscriptions and the function's policy are as deployed", OK: true}}
+	}
+	out := make([]Check, 0, len(problems))
+	for _, p := range problems {
+		out = append(out, Check{Name: p.Summary, OK: p.Warning, Code: p.Code, Problem: p.Message()})
+	}
+	return out
 }
 
 func (t *Tester) latch(ctx context.Context) Check {

@@ -38,6 +38,14 @@ type Settings struct {
 	// NotifyTopicARN receives the human-readable report; empty means the
 	// report is only logged. The stack wires it; it is not a knob.
 	NotifyTopicARN string
+	// NotifyEmails are the addresses cdk.json subscribes to the notify
+	// topic (notificationEmails): the integrity check expects exactly
+	// these. The stack wires it; it is not a knob.
+	NotifyEmails []string
+	// TripTopicARN is the trip topic, whose only subscriber must be the
+	// function itself. The stack wires it; it is not a knob. Empty: no
+	// deployment to check (the CLI, a hand-built environment).
+	TripTopicARN string
 	// SlackEnabled publishes every message in AWS Chatbot's format too, for
 	// the Slack channel subscribed to the notify topic. The stack wires it
 	// when slackWorkspaceId and slackChannelId are set.
@@ -170,6 +178,7 @@ func Default() Settings {
 		RegionTimeout:        4 * time.Minute,
 		DeadlineReserve:      10 * time.Second,
 		ExemptNames:          []string{},
+		NotifyEmails:         []string{},
 		ResweepMinutes:       10,
 		Quarantine:           QuarantineDenyLaunch,
 		BreakGlassARNs:       []string{},
@@ -205,6 +214,9 @@ var (
 	budgetNamePattern = regexp.MustCompile(`^[^:\\\x00-\x1f]{1,100}$`)
 	alarmNamePattern  = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
 	regionPattern     = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	// The stack validates notificationEmails strictly (infra/stack's
+	// config); this only keeps a list separator or a space out.
+	notifyEmailPattern = regexp.MustCompile(`^[^@\s,]+@[^@\s,]+\.[^@\s,]+$`)
 	// S3's bucket naming rules: 3 to 63 lowercase letters, digits, dots and
 	// hyphens, starting and ending with a letter or digit.
 	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
@@ -509,6 +521,36 @@ var All = []Setting{
 			return nil
 		},
 	},
+	{
+		Env: "KILLSWITCH_NOTIFY_EMAILS", Type: StringList,
+		Doc: "The addresses subscribed to the notify topic (notificationEmails), which every sweep and the self-test check its subscriptions against; the stack sets it.",
+		get: func(s *Settings) string { return strings.Join(s.NotifyEmails, ",") },
+		set: func(s *Settings, v string) []Problem {
+			var probs []Problem
+			emails := []string{}
+			for i, e := range splitList(v) {
+				if !notifyEmailPattern.MatchString(e) {
+					probs = append(probs, Problem{Item: i, Msg: fmt.Sprintf("must be an email address like you@example.com, got %q", e)})
+					continue
+				}
+				emails = append(emails, e)
+			}
+			s.NotifyEmails = emails
+			return probs
+		},
+	},
+	{
+		Env: "KILLSWITCH_TRIP_TOPIC_ARN", Type: String,
+		Doc: "The trip topic's ARN, whose only subscriber must be the function; the stack sets it.",
+		get: func(s *Settings) string { return s.TripTopicARN },
+		set: func(s *Settings, v string) []Problem {
+			if !topicARNPattern.MatchString(v) {
+				return whole(fmt.Sprintf("%q is not an SNS topic ARN", v))
+			}
+			s.TripTopicARN = v
+			return nil
+		},
+	},
 }
 
 // Variable names, for code that sets one variable (tests, the demo).
@@ -545,6 +587,8 @@ const (
 	EnvMaxRegionsInUse      = "KILLSWITCH_MAX_REGIONS_IN_USE"
 	EnvManifestBucket       = "KILLSWITCH_MANIFEST_BUCKET"
 	EnvSlackEnabled         = "KILLSWITCH_SLACK_ENABLED"
+	EnvNotifyEmails         = "KILLSWITCH_NOTIFY_EMAILS"
+	EnvTripTopicARN         = "KILLSWITCH_TRIP_TOPIC_ARN"
 )
 
 func whole(msg string) []Problem { return []Problem{{Item: -1, Msg: msg}} }
