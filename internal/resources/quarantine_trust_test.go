@@ -13,7 +13,7 @@ func TestCheckTrust(t *testing.T) {
 	t.Parallel()
 	want := resources.OwnRoleTrust("aws", "eu-west-1", fakeAccount)
 	schedule := guard.Resolve(guard.ScheduleGroupARN, "aws", "eu-west-1", fakeAccount)
-	if want[guard.ScheduleRoleName].SourceARN != schedule || !strings.Contains(schedule, ":schedule/"+guard.ScheduleGroupName+"/"+guard.ResweepScheduleName) {
+	if want[guard.ScheduleRoleName].SourceARN != schedule || !strings.HasSuffix(schedule, ":schedule-group/"+guard.ScheduleGroupName) {
 		t.Fatalf("scheduler expectation %+v, want SourceArn %s", want[guard.ScheduleRoleName], schedule)
 	}
 	stmt := func(body string) string { return `{"Version":"2012-10-17","Statement":[` + body + `]}` }
