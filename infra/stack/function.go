@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -31,9 +32,10 @@ var FunctionTimeout = 5 * time.Minute
 // internal/settings defines, written by the same table the function reads
 // it with. The stack wires the notify topic, the latch parameter and the
 // quarantine policy (usually tokens; the policy "" when the quarantine is
-// off), and its own budget and alarm names.
-func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn, manifestBucket string) map[string]string {
+// off), the disarm key, and its own budget and alarm names.
+func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantinePolicyArn, manifestBucket, disarmKeyArn string) map[string]string {
 	s := cfg.Settings
+	s.DisarmKeyARN = disarmKeyArn
 	s.ManifestBucket = manifestBucket
 	s.NotifyTopicARN = notifyTopicArn
 	s.LatchParameter = latchParameter
@@ -45,7 +47,7 @@ func FunctionEnvironment(cfg Config, notifyTopicArn, latchParameter, quarantineP
 	return s.Environment()
 }
 
-func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, manifests awss3.Bucket, quarantineArn, assetDir string) Function {
+func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, manifests awss3.Bucket, quarantineArn string, disarmKey awskms.CfnKey, assetDir string) Function {
 	logGroup := awslogs.NewLogGroup(stack, jsii.String("FunctionLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/lambda/" + FunctionName),
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
@@ -65,6 +67,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 	addKindPermissions(role, cfg)
 	addCensusPermissions(role, topics)
 	grantManifest(role)
+	grantVerifyDisarm(role, disarmKey)
 	// The latch: read on every run, set when the switch trips.
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("ReadAndSetTheLatch"),
@@ -106,7 +109,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		ReservedConcurrentExecutions: reservedConcurrency(cfg),
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
 		LogGroup:                     logGroup,
-		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName())),
+		Environment:                  envPointers(FunctionEnvironment(cfg, *topics.Notify.TopicArn(), *latch.ParameterName(), quarantineArn, *manifests.BucketName(), *disarmKey.AttrArn())),
 		// Async invokes (SNS) are retried twice, then the failed event goes to
 		// the notify topic: a failed trip is never silent.
 		RetryAttempts: jsii.Number(2),

@@ -100,7 +100,8 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 		})
 	}
 	manifests := newManifestBucket(stack)
-	fn := newFunction(stack, cfg, topics, latch, manifests, quarantineARN, assetDir)
+	disarmKey := newDisarmKey(stack, cfg)
+	fn := newFunction(stack, cfg, topics, latch, manifests, quarantineARN, disarmKey, assetDir)
 	schedule := newResweepSchedule(stack, cfg, fn)
 	alarms := newHealthAlarms(stack, cfg, topics, fn.Function)
 	if cfg.Dashboard {

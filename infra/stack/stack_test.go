@@ -305,6 +305,7 @@ func TestFunctionEnvironment(t *testing.T) {
 			quarantine := b.one(t, "AWS::IAM::ManagedPolicy", "ManagedPolicyName", stack.QuarantinePolicyName)
 			bucket := b.ofType("AWS::S3::Bucket")[0]
 			want := map[string]any{
+				"KILLSWITCH_DISARM_KEY_ARN":   getAtt(b.ofType("AWS::KMS::Key")[0], "Arn"),
 				"KILLSWITCH_MANIFEST_BUCKET":  ref(bucket),
 				"KILLSWITCH_NOTIFY_TOPIC_ARN": ref(notify),
 				// Set only in an AWS Organization's member stack, by the StackSet.
