@@ -319,8 +319,9 @@ func (h *Handler) disarmHow(st latch.State) []string {
 		fmt.Sprintf(`  killswitch disarm --region %s --reason "why"`, region),
 		"or with the AWS CLI (the proof is good for 15 minutes and for this trip only):",
 		`  ISSUED=$(date -u +%Y-%m-%dT%H:%M:%SZ)`,
-		fmt.Sprintf(`  MAC=$(aws kms generate-mac --region %s --key-id %s --mac-algorithm %s --query Mac --output text \`, region, h.cfg.DisarmKeyARN, disarmproof.Algorithm),
-		fmt.Sprintf(`    --message "$(printf '%%s' "%s account=%s trip=%s issued=$ISSUED" | base64 | tr -d '\n')")`, disarmproof.Version, account, trip),
+		fmt.Sprintf(`  printf '%%s' "%s account=%s trip=%s issued=$ISSUED" > disarm-message.txt`, disarmproof.Version, account, trip),
+		fmt.Sprintf(`  MAC=$(aws kms generate-mac --region %s --key-id %s --mac-algorithm %s \`, region, h.cfg.DisarmKeyARN, disarmproof.Algorithm),
+		`    --message fileb://disarm-message.txt --query Mac --output text)`,
 		fmt.Sprintf(`  aws lambda invoke --region %s --function-name %s --cli-binary-format raw-in-base64-out \`, region, h.cfg.FunctionName),
 		fmt.Sprintf(`    --payload '{"killswitch":"disarm","reason":"why","proof":{"trip":"%s","issuedAt":"'"$ISSUED"'","mac":"'"$MAC"'"}}' out.json`, trip),
 	}
