@@ -50,8 +50,10 @@ func deploySwitch(t *testing.T, cfg aws.Config, account, name string) {
 		Value: aws.String(`{"tripped":false}`), Type: ssmtypes.ParameterTypeString}); err != nil {
 		t.Fatal(err)
 	}
+	key := createDisarmKey(t, cfg)
 	template := `{"Resources":{"H":{"Type":"AWS::CloudFormation::WaitConditionHandle"}},"Outputs":{` +
-		`"ManifestBucketName":{"Value":"` + bucket + `"},"LatchParameterName":{"Value":"` + latchParameter + `"}}}`
+		`"ManifestBucketName":{"Value":"` + bucket + `"},"LatchParameterName":{"Value":"` + latchParameter + `"},` +
+		`"DisarmKeyArn":{"Value":"` + key + `"}}}`
 	if _, err := cloudformation.NewFromConfig(cfg).CreateStack(ctx, &cloudformation.CreateStackInput{
 		StackName: aws.String(name), TemplateBody: aws.String(template)}); err != nil {
 		t.Fatal(err)

@@ -64,6 +64,7 @@ func newRestoreRig(t *testing.T, extra map[string]string) *restoreRig {
 	}
 	plan := attack.Plan{Regions: []string{"eu-west-1", "us-east-1"}, Instances: 6, PerLaunch: 3, OwnerInstances: 2}
 	r := newRig(t, plan, env)
+	env[settings.EnvDisarmKeyARN] = r.withDisarmKey()
 	createQuarantinePolicy(t, r)
 	if _, err := s3.NewFromConfig(r.plain).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(manifestBucket)}); err != nil {
 		t.Fatal(err)

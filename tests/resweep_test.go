@@ -59,6 +59,7 @@ func TestResweepCatchesRelaunchesUntilDisarmed(t *testing.T) {
 		settings.EnvMaxHourlyBurnUSD: "100000", settings.EnvMaxRegionsInUse: "64"})
 	// The day's self-test (selftest_test.go) is already done.
 	armLatch(t, r, true)
+	r.withDisarmKey()
 	seededRelaunchers, err := attack.SeedRelaunchers(ctx, r.plain, attack.RelauncherPlan{Region: "eu-west-1",
 		Groups: map[string]int32{"miner-asg": 20}, PersistentSpot: 2})
 	if err != nil {
@@ -182,9 +183,10 @@ func TestResweepCatchesRelaunchesUntilDisarmed(t *testing.T) {
 		t.Errorf("quiet re-sweep published or caught something: %+v", res)
 	}
 
-	// The owner disarms; the schedule then sweeps nothing.
-	if res, err = r.invokeEvent(`{"killswitch":"disarm","reason":"cleaned up"}`); err != nil || !res.Notified {
-		t.Fatalf("disarm: %v, %+v", err, res)
+	// The owner disarms, with a proof, as `killswitch disarm` does; the
+	// schedule then sweeps nothing.
+	if was, err := r.disarm("cleaned up"); err != nil || !was {
+		t.Fatalf("disarm: was tripped %v, %v", was, err)
 	}
 	if disarm := r.notify.receive(t, 1); !strings.Contains(disarm[0].Subject, "DISARMED") {
 		t.Errorf("disarm notification %q", disarm[0].Subject)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -41,6 +42,8 @@ type Wired struct {
 	// OwnRoleIDs are the unique IDs of the stack's own roles (tokens of the
 	// roles' RoleId): the quarantine spares a role only by its ID.
 	OwnRoleIDs []string
+	// DisarmKeyARN is the KMS HMAC key a disarm's proof is verified with.
+	DisarmKeyARN string
 }
 
 // FunctionEnvironment is the Lambda's environment for cfg: every variable
@@ -51,6 +54,7 @@ type Wired struct {
 func FunctionEnvironment(cfg Config, w Wired) map[string]string {
 	s := cfg.Settings
 	s.OwnRoleIDs = w.OwnRoleIDs
+	s.DisarmKeyARN = w.DisarmKeyARN
 	s.ManifestBucket = w.ManifestBucket
 	s.NotifyTopicARN = w.NotifyTopicARN
 	s.TripTopicARN = w.TripTopicARN
@@ -66,7 +70,7 @@ func FunctionEnvironment(cfg Config, w Wired) map[string]string {
 
 // otherRoles are the stack's roles besides the function's (roles.go): the
 // function's environment names them all by unique ID.
-func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, manifests awss3.Bucket, quarantineArn, assetDir string, otherRoles ...awsiam.Role) Function {
+func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.StringParameter, manifests awss3.Bucket, quarantineArn string, disarmKey awskms.CfnKey, assetDir string, otherRoles ...awsiam.Role) Function {
 	logGroup := awslogs.NewLogGroup(stack, jsii.String("FunctionLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/lambda/" + FunctionName),
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
@@ -87,6 +91,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 	addKindPermissions(role, cfg)
 	addCensusPermissions(role, topics)
 	grantManifest(role)
+	grantVerifyDisarm(role, disarmKey)
 	// The latch: read on every run, set when the switch trips.
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("ReadAndSetTheLatch"),
@@ -117,6 +122,7 @@ func newFunction(stack awscdk.Stack, cfg Config, topics Topics, latch awsssm.Str
 		QuarantinePolicyARN: quarantineArn,
 		ManifestBucket:      *manifests.BucketName(),
 		OwnRoleIDs:          roleIDs(append([]awsiam.Role{role}, otherRoles...)...),
+		DisarmKeyARN:        *disarmKey.AttrArn(),
 	})
 	fn := awslambda.NewFunction(stack, jsii.String("Function"), &awslambda.FunctionProps{
 		FunctionName: jsii.String(FunctionName),

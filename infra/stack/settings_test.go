@@ -46,6 +46,9 @@ func nonDefault(t *testing.T, st settings.Setting) (json.RawMessage, stack.Confi
 	return nil, stack.Config{}
 }
 
+// disarmKeyARN stands in for the deployed disarm key's ARN.
+const disarmKeyARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
 // resolveEnv turns the synthesised environment into what the function would
 // see: literal values as they are, and the stack's references resolved to
 // plausible deployed values from the template itself.
@@ -59,6 +62,9 @@ func resolveEnv(t *testing.T, b built, env map[string]any) map[string]string {
 		case map[string]any:
 			if ids, ok := ownRoleIDs(b, v); ok {
 				out[k] = ids
+			} else if att, ok := v["Fn::GetAtt"].([]any); ok && len(att) == 2 && att[1] == "Arn" &&
+				b.resources()[att[0].(string)]["Type"] == "AWS::KMS::Key" {
+				out[k] = disarmKeyARN
 				continue
 			}
 			id, _ := v["Ref"].(string)
@@ -154,6 +160,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 			if len(wantAll.OwnRoleIDs) < 2 {
 				t.Errorf("%s = %q, want the function's and the scheduler's role IDs", settings.EnvOwnRoleIDs, resolved[settings.EnvOwnRoleIDs])
 			}
+			wantAll.DisarmKeyARN = disarmKeyARN
 			if stack.QuarantineEnabled(cfg) {
 				wantAll.QuarantinePolicyARN = "arn:aws:iam::123456789012:policy/" + stack.QuarantinePolicyName
 			}

@@ -108,7 +108,8 @@ func NewKillswitchStack(scope constructs.Construct, id string, props *Killswitch
 	if cfg.SlackEnabled() {
 		slackRole = newSlackRole(stack)
 	}
-	fn := newFunction(stack, cfg, topics, latch, manifests, quarantineARN, assetDir, scheduleRole, slackRole)
+	disarmKey := newDisarmKey(stack, cfg)
+	fn := newFunction(stack, cfg, topics, latch, manifests, quarantineARN, disarmKey, assetDir, scheduleRole, slackRole)
 	schedule := newResweepSchedule(stack, cfg, fn, scheduleRole)
 	alarms := newHealthAlarms(stack, cfg, topics, fn.Function)
 	if cfg.Dashboard {

@@ -309,6 +309,7 @@ func TestFunctionEnvironment(t *testing.T) {
 			quarantine := b.one(t, "AWS::IAM::ManagedPolicy", "ManagedPolicyName", stack.QuarantinePolicyName)
 			bucket := b.ofType("AWS::S3::Bucket")[0]
 			want := map[string]any{
+				"KILLSWITCH_DISARM_KEY_ARN":   getAtt(b.ofType("AWS::KMS::Key")[0], "Arn"),
 				"KILLSWITCH_MANIFEST_BUCKET":  ref(bucket),
 				"KILLSWITCH_NOTIFY_TOPIC_ARN": ref(notify),
 				"KILLSWITCH_TRIP_TOPIC_ARN":   ref(trip),
@@ -394,6 +395,8 @@ func TestFunctionRoleIsLeastPrivilege(t *testing.T) {
 					// deleted; and the one census record, overwritten
 					"s3:PutObject": {js(manifestObjects), js(cfnResource(stack.CensusObject))},
 					"s3:GetObject": {js(manifestObjects)},
+					// disarm proofs: verified, never made (disarmkey_test.go)
+					"kms:VerifyMac": {js(getAtt(b.ofType("AWS::KMS::Key")[0], "Arn"))},
 				},
 				"Deny": {},
 			}

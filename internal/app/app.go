@@ -14,11 +14,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/killswitch/killswitch/internal/awsconfig"
+	"github.com/killswitch/killswitch/internal/disarmproof"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/handler"
 	"github.com/killswitch/killswitch/internal/latch"
@@ -170,6 +172,12 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 			return manifests.Journal(manifest.TripID(trip), manifest.SweepID(sweep))
 		}
 	}
+	// The function verifies disarm proofs with its own role (kms:VerifyMac
+	// only); the CLI makes them with the operator's credentials.
+	var disarmKMS *kms.Client
+	if s.DisarmKeyARN != "" {
+		disarmKMS = kms.NewFromConfig(cfg)
+	}
 	takeCensus, caps, selfTest := censusParts(cfg, s, self, lister, o.fallback, store, log)
 	h := handler.New(eng, pub, handler.Config{
 		Policy:          policy,
@@ -183,6 +191,9 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 		// intervals, and re-sweeps on every run while tripped.
 		ResweepMinutes: s.ScheduleMinutes(),
 		FunctionName:   o.functionName,
+		Region:         cfg.Region,
+		DisarmKeyARN:   s.DisarmKeyARN,
+		DisarmKMS:      disarmVerifier(disarmKMS),
 		Journal:        journal,
 		Census:         takeCensus,
 		CensusLog:      censusLog(manifests),
@@ -192,6 +203,14 @@ func New(cfg aws.Config, s settings.Settings, log *slog.Logger, opts ...Option) 
 	}, log)
 	return &App{Settings: s, Policy: policy, Kinds: kinds, Engine: eng, Publisher: pub, Handler: h,
 		Manifests: manifests, Latch: store, Census: takeCensus}
+}
+
+// disarmVerifier keeps a nil client a nil interface.
+func disarmVerifier(c *kms.Client) disarmproof.Verifier {
+	if c == nil {
+		return nil
+	}
+	return c
 }
 
 // censusLog is where the census is recorded: the manifest bucket, when one

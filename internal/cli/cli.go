@@ -157,7 +157,8 @@ quarantine policy. Anything terminated or deleted, and anything changed since
 the trip, is left alone and listed item by item.
 Without --apply, a dry run that says what it would do. --apply refuses while
 the switch is tripped (its re-sweep would contain everything again) unless
---disarm is given, which disarms it first.
+--disarm is given, which disarms it first (with a disarm proof, as
+'killswitch disarm' does).
 Run it with credentials the quarantine does not bind (the root user or a
 break-glass principal): the quarantine denies the calls a restore makes.
 `,
@@ -168,6 +169,11 @@ census (with what it counted), re-sweep and self-test ran.
 `,
 	"disarm": `Clears the latch, exactly as the manual invoke does: the scheduled re-sweeps
 stop containing. Disarming undoes nothing; see 'killswitch restore'.
+A disarm must prove itself: the CLI makes the proof, a MAC from the stack's
+KMS disarm key over the account and the trip, with your credentials. The
+key's policy lets only a break-glass principal or the root user make one, so
+run it as one of them, in the stack's region (--region). The function
+refuses, and reports to the owner, any disarm without a valid proof.
 `,
 }
 

@@ -29,6 +29,7 @@ type common struct {
 	fromStack                                bool
 	apply, disarm, latest                    bool
 	trip, reason                             string
+	disarmKey                                string
 	// --org: every account of the organization, entered through role.
 	org                bool
 	role               string
@@ -54,6 +55,7 @@ var stackOutputs = map[string]string{
 	"LatchParameterName":  settings.EnvLatchParameter,
 	"QuarantinePolicyArn": settings.EnvQuarantinePolicyARN,
 	"NotifyTopicArn":      settings.EnvNotifyTopicARN,
+	disarmKeyOutput:       settings.EnvDisarmKeyARN,
 }
 
 // resolved is the switch as the CLI found it.
@@ -145,6 +147,7 @@ func resolveIn(ctx context.Context, e Env, c *common, cfg aws.Config, member boo
 	for env, v := range map[string]string{
 		settings.EnvManifestBucket: c.bucket, settings.EnvLatchParameter: c.latchParameter,
 		settings.EnvQuarantinePolicyARN: c.quarantinePolicy, settings.EnvNotifyTopicARN: c.notifyTopic,
+		settings.EnvDisarmKeyARN: c.disarmKey,
 	} {
 		if v != "" {
 			vars[env] = v

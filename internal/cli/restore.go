@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/killswitch/killswitch/internal/app"
+	"github.com/killswitch/killswitch/internal/disarmproof"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/manifest"
 	"github.com/killswitch/killswitch/internal/resources"
@@ -17,24 +21,26 @@ import (
 
 var restoreCommand = command{
 	name: "restore", summary: "put back what a trip changed, from its manifest (dry run; --apply)",
-	usage: "restore [--trip ID | --latest] [--apply] [--disarm] [--reason TEXT] [--account ID [--role NAME]] [--json]",
+	usage: "restore [--trip ID | --latest] [--apply] [--disarm [--disarm-key ARN]] [--reason TEXT] [--account ID [--role NAME]] [--json]",
 	flags: func(fs *flag.FlagSet, c *common) {
 		fs.StringVar(&c.account, "account", "", "restore this member `ID` of the AWS Organization, from the management account: detach the org quarantine SCP from it, then restore in it through --role")
 		fs.StringVar(&c.role, "role", DefaultOrgRole, "with --account: the IAM role `name` to assume in the member account")
 		fs.StringVar(&c.trip, "trip", "", "the trip `ID` to restore, e.g. trip-20261129T100000Z (see `killswitch status`)")
 		fs.BoolVar(&c.latest, "latest", false, "restore the most recent trip (the default when --trip is not given)")
 		fs.BoolVar(&c.apply, "apply", false, "make the changes (default: a dry run that says what it would do)")
-		fs.BoolVar(&c.disarm, "disarm", false, "disarm a tripped switch first; without it --apply refuses while the switch is tripped")
+		fs.BoolVar(&c.disarm, "disarm", false, "disarm a tripped switch first (as a break-glass principal or the root user); without it --apply refuses while the switch is tripped")
 		fs.StringVar(&c.reason, "reason", "", "why, for the disarm notice")
+		disarmKeyFlag(fs, c)
 	},
 	run: runRestore,
 }
 
 var disarmCommand = command{
-	name: "disarm", summary: "clear the latch, as the manual invoke does",
-	usage: "disarm [--reason TEXT] [--json]",
+	name: "disarm", summary: "clear the latch with a disarm proof (as a break-glass principal or the root user)",
+	usage: "disarm [--reason TEXT] [--disarm-key ARN] [--json]",
 	flags: func(fs *flag.FlagSet, c *common) {
 		fs.StringVar(&c.reason, "reason", "", "why, for the latch and the owner's notice")
+		disarmKeyFlag(fs, c)
 	},
 	run: runDisarm,
 }
@@ -98,10 +104,10 @@ func restoreIn(ctx context.Context, e Env, c *common, r *resolved, scp *scpStep)
 			return ExitFailed
 		case st.Tripped && c.apply && !c.disarm:
 			fmt.Fprintf(e.Stderr, "killswitch restore: REFUSED: the switch is TRIPPED (since %s); its next re-sweep would contain again whatever the restore starts. "+
-				"Add --disarm to disarm it first, or run `killswitch disarm`.\n", stamp(st.Since))
+				"Add --disarm to disarm it first, or run `killswitch disarm` (either as a break-glass principal or the root user).\n", stamp(st.Since))
 			return ExitFailed
 		case st.Tripped && c.apply:
-			if _, err := disarm(ctx, a, reasonOr(c.reason, "killswitch restore --disarm from the CLI")); err != nil {
+			if _, err := Disarm(ctx, a, kms.NewFromConfig(r.cfg), reasonOr(c.reason, "killswitch restore --disarm from the CLI")); err != nil {
 				fmt.Fprintf(e.Stderr, "killswitch restore: disarming first: %v\n", err)
 				return ExitFailed
 			}
@@ -215,7 +221,7 @@ func runDisarm(ctx context.Context, e Env, c *common, _ []string) int {
 		return ExitFailed
 	}
 	a := r.build()
-	was, err := disarm(ctx, a, reasonOr(c.reason, "killswitch disarm from the CLI"))
+	was, err := Disarm(ctx, a, kms.NewFromConfig(r.cfg), reasonOr(c.reason, "killswitch disarm from the CLI"))
 	if c.json {
 		return jsonExit(e, "disarm", map[string]any{"wasTripped": was}, err)
 	}
@@ -226,14 +232,17 @@ func runDisarm(ctx context.Context, e Env, c *common, _ []string) int {
 	if was {
 		fmt.Fprintln(e.Stdout, "killswitch disarm: DISARMED. The schedule no longer re-sweeps. Disarming undoes nothing: `killswitch restore --latest` shows what a restore would put back.")
 	} else {
-		fmt.Fprintln(e.Stdout, "killswitch disarm: the switch was not tripped; the latch is cleared.")
+		fmt.Fprintln(e.Stdout, "killswitch disarm: the switch was not tripped; nothing changed.")
 	}
 	return ExitOK
 }
 
-// disarm clears the latch through the handler, exactly as the manual
-// invoke does (and tells the owner), and says whether it was tripped.
-func disarm(ctx context.Context, a *app.App, reason string) (bool, error) {
+// Disarm clears the latch through the handler, exactly as the manual
+// invoke does (and tells the owner), and says whether it was tripped. The
+// proof is made with the operator's credentials: the disarm key's policy
+// lets only break-glass principals and the root user make one, so anyone
+// else's disarm fails here, at GenerateMac, before the handler sees it.
+func Disarm(ctx context.Context, a *app.App, gen disarmproof.Generator, reason string) (bool, error) {
 	if a.Latch == nil {
 		return false, fmt.Errorf("no latch configured (--latch-parameter, the stack output LatchParameterName, or %s)", settings.EnvLatchParameter)
 	}
@@ -241,9 +250,47 @@ func disarm(ctx context.Context, a *app.App, reason string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	event, _ := json.Marshal(map[string]string{"killswitch": "disarm", "reason": reason})
-	_, err = a.Handler.Handle(ctx, event)
+	ev := disarmEvent{Killswitch: "disarm", Reason: reason}
+	if was.Tripped {
+		key := a.Settings.DisarmKeyARN
+		if key == "" {
+			return true, fmt.Errorf("no disarm key: pass --disarm-key ARN, deploy the stack (output %s), or set %s", disarmKeyOutput, settings.EnvDisarmKeyARN)
+		}
+		p, err := disarmproof.Make(ctx, gen, key, was.Since, time.Now())
+		if err != nil {
+			return true, err
+		}
+		ev.Proof = &disarmEventProof{Trip: disarmproof.Stamp(p.Trip), IssuedAt: disarmproof.Stamp(p.IssuedAt), MAC: disarmproof.EncodeMAC(p.MAC)}
+	}
+	event, err := json.Marshal(ev)
+	if err != nil {
+		return was.Tripped, err
+	}
+	res, err := a.Handler.Handle(ctx, event)
+	if err == nil && res != nil && res.DisarmRefused != "" {
+		err = fmt.Errorf("REFUSED: the switch stays tripped: %s", res.DisarmRefused)
+	}
 	return was.Tripped, err
+}
+
+// disarmEvent is the disarm invoke as internal/trigger reads it.
+type disarmEvent struct {
+	Killswitch string            `json:"killswitch"`
+	Reason     string            `json:"reason,omitempty"`
+	Proof      *disarmEventProof `json:"proof,omitempty"`
+}
+
+type disarmEventProof struct {
+	Trip     string `json:"trip"`
+	IssuedAt string `json:"issuedAt"`
+	MAC      string `json:"mac"`
+}
+
+// disarmKeyOutput is the stack output naming the disarm key.
+const disarmKeyOutput = "DisarmKeyArn"
+
+func disarmKeyFlag(fs *flag.FlagSet, c *common) {
+	fs.StringVar(&c.disarmKey, "disarm-key", "", "the disarm key's `ARN` (default: the stack output "+disarmKeyOutput+", else "+settings.EnvDisarmKeyARN+")")
 }
 
 func reasonOr(r, def string) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/killswitch/killswitch/internal/census"
+	"github.com/killswitch/killswitch/internal/disarmproof"
 	"github.com/killswitch/killswitch/internal/engine"
 	"github.com/killswitch/killswitch/internal/latch"
 	"github.com/killswitch/killswitch/internal/metrics"
@@ -77,8 +78,15 @@ type Config struct {
 	Latch latch.Store
 	// ResweepMinutes is the schedule's interval, for the report.
 	ResweepMinutes int
-	// FunctionName is how the report tells the owner to disarm.
+	// FunctionName is how the report tells the owner to disarm, and Region
+	// the function's own region, where the disarm commands must go.
 	FunctionName string
+	Region       string
+	// DisarmKeyARN is the KMS HMAC key a disarm's proof is made with, and
+	// DisarmKMS verifies it (kms:VerifyMac). Either unset: no disarm can
+	// prove itself, so every disarm of a tripped switch is refused.
+	DisarmKeyARN string
+	DisarmKMS    disarmproof.Verifier
 	// Journal opens the restore manifest of one sweep: trip is when the
 	// switch tripped (the latch's Since), so re-sweeps join their trip's
 	// manifest; sweep is when this sweep started. Nil means no manifest is
@@ -136,6 +144,8 @@ type Result struct {
 	Breaches []census.Breach `json:"breaches,omitempty"`
 	// SelfTest is the day's self-test, when this run took it.
 	SelfTest *selftest.Result `json:"selfTest,omitempty"`
+	// DisarmRefused says why a disarm was refused; empty when it was not.
+	DisarmRefused string `json:"disarmRefused,omitempty"`
 }
 
 // TriggerLine is one classified trigger record.
@@ -280,12 +290,40 @@ func (h *Handler) withJournal(p engine.Policy, trip, sweep time.Time) engine.Pol
 
 // latchLines tell the owner that the switch holds, and how to disarm it.
 func (h *Handler) latchLines(st latch.State) []string {
-	return []string{
+	return append([]string{
 		fmt.Sprintf("The switch stays TRIPPED (since %s) and sweeps every region again every %d minute(s),",
 			st.Since.Format("2006-01-02 15:04 UTC"), h.cfg.ResweepMinutes),
-		"containing anything started again, until you disarm it. Disarming undoes nothing. To disarm:",
-		fmt.Sprintf(`  aws lambda invoke --function-name %s --cli-binary-format raw-in-base64-out \`, h.cfg.FunctionName),
-		`    --payload '{"killswitch":"disarm","reason":"why"}' out.json`,
+		"containing anything started again, until you disarm it. Disarming undoes nothing.",
+	}, h.disarmHow(st)...)
+}
+
+// disarmHow says how to disarm: as a break-glass principal or the root
+// user, who alone may make the proof (the disarm key's MAC over the account
+// and this trip), with the CLI or with the two AWS CLI commands it runs.
+func (h *Handler) disarmHow(st latch.State) []string {
+	region := h.cfg.Region
+	if region == "" {
+		region = "REGION"
+	}
+	account, err := disarmproof.AccountOfKey(h.cfg.DisarmKeyARN)
+	if err != nil {
+		return []string{
+			"To disarm: no disarm key is configured (" + settings.EnvDisarmKeyARN + "), so no disarm can prove itself and every disarm is",
+			"refused. Deploy the stack (it creates the key), then, as a break-glass principal or the root user:",
+			fmt.Sprintf(`  killswitch disarm --region %s --reason "why"`, region),
+		}
+	}
+	trip := disarmproof.Stamp(st.Since)
+	return []string{
+		"To disarm, as a break-glass principal or the root user (no one else can make the disarm proof):",
+		fmt.Sprintf(`  killswitch disarm --region %s --reason "why"`, region),
+		"or with the AWS CLI (the proof is good for 15 minutes and for this trip only):",
+		`  ISSUED=$(date -u +%Y-%m-%dT%H:%M:%SZ)`,
+		fmt.Sprintf(`  printf '%%s' "%s account=%s trip=%s issued=$ISSUED" > disarm-message.txt`, disarmproof.Version, account, trip),
+		fmt.Sprintf(`  MAC=$(aws kms generate-mac --region %s --key-id %s --mac-algorithm %s \`, region, h.cfg.DisarmKeyARN, disarmproof.Algorithm),
+		`    --message fileb://disarm-message.txt --query Mac --output text)`,
+		fmt.Sprintf(`  aws lambda invoke --region %s --function-name %s --cli-binary-format raw-in-base64-out \`, region, h.cfg.FunctionName),
+		fmt.Sprintf(`    --payload '{"killswitch":"disarm","reason":"why","proof":{"trip":"%s","issuedAt":"'"$ISSUED"'","mac":"'"$MAC"'"}}' out.json`, trip),
 	}
 }
 
@@ -338,7 +376,14 @@ func (h *Handler) scheduled(ctx context.Context, res *Result, nc notify.Context)
 	return errors.Join(rep.Err(), pubErr, saveErr)
 }
 
-// disarm clears the latch at the owner's direct request. It undoes nothing.
+// disarm clears the latch at the owner's direct request, once the
+// request has proved itself (checkProof). It undoes nothing.
+//
+// A refused disarm leaves the latch untouched and tells the owner what was
+// refused and why. It returns no error: a refusal is not transient, and
+// Lambda's retries of an async invoke would only repeat it (and the
+// notice). Only a KMS that could not answer returns an error, so that a
+// retry may succeed and the function's error alarm shows it.
 func (h *Handler) disarm(ctx context.Context, res *Result, nc notify.Context, signals []trigger.Signal) error {
 	if h.cfg.Latch == nil {
 		return errors.New("disarm: no latch is configured (KILLSWITCH_LATCH_PARAMETER), so there is nothing to disarm")
@@ -347,22 +392,74 @@ func (h *Handler) disarm(ctx context.Context, res *Result, nc notify.Context, si
 	if err != nil {
 		return fmt.Errorf("disarm: %w", err)
 	}
-	reason := ""
+	res.Latch = &st
+	var m trigger.ManualInvoke
 	for _, s := range signals {
 		if s.Source == trigger.SourceDisarm && s.Manual != nil {
-			reason = s.Manual.Reason
+			m = *s.Manual
 		}
 	}
-	was := st
-	st = st.Disarm(h.cfg.Now().UTC(), reason)
+	if !st.Tripped {
+		// Nothing to change, so nothing is written: an invoke that proved
+		// nothing must not write the latch.
+		h.log.Info("disarm: the switch was not tripped; nothing changed", "reason", m.Reason)
+		return h.publish(ctx, res, notify.ForDisarm(nc, notify.Digest{}, false, m.Reason))
+	}
+	was := digestOf(st)
+	refusal, kmsErr := h.checkProof(ctx, st, m.Proof)
+	if refusal != "" {
+		res.DisarmRefused = refusal
+		h.log.Warn("disarm REFUSED: the switch stays tripped", "why", refusal, "reason", m.Reason, "kms_error", kmsErr)
+		pubErr := h.publish(ctx, res, notify.ForRefusedDisarm(nc, was, m.Reason, refusal, h.disarmHow(st)))
+		return errors.Join(kmsErr, pubErr)
+	}
+	st = st.Disarm(h.cfg.Now().UTC(), m.Reason)
 	if err := h.cfg.Latch.Save(ctx, st); err != nil {
 		return fmt.Errorf("disarm: %w", err)
 	}
 	res.Latch = &st
-	h.log.Info("disarmed", "was", was, "reason", reason)
-	return h.publish(ctx, res, notify.ForDisarm(nc, notify.Digest{
-		Since: was.Since, Reason: was.Reason, Resweeps: was.Resweeps, Relaunches: was.Relaunches,
-	}, was.Tripped, reason))
+	h.log.Info("disarmed", "was", was, "reason", m.Reason)
+	return h.publish(ctx, res, notify.ForDisarm(nc, was, true, m.Reason))
+}
+
+func digestOf(st latch.State) notify.Digest {
+	return notify.Digest{Since: st.Since, Reason: st.Reason, Resweeps: st.Resweeps, Relaunches: st.Relaunches}
+}
+
+// checkProof says why a disarm of the tripped latch st is refused, or ""
+// when its proof holds: a disarm key is configured, the proof is for the
+// trip the latch holds, was issued after it and within disarmproof.Window
+// of now, and KMS says its MAC is valid. err is set only when KMS could
+// not answer.
+func (h *Handler) checkProof(ctx context.Context, st latch.State, raw *trigger.DisarmProof) (refusal string, err error) {
+	if h.cfg.DisarmKeyARN == "" || h.cfg.DisarmKMS == nil {
+		return "no disarm key is configured (" + settings.EnvDisarmKeyARN + "), so no disarm can prove itself", nil
+	}
+	if raw == nil {
+		return "it carried no proof (only a break-glass principal or the root user can make one)", nil
+	}
+	p, perr := disarmproof.Parse(raw.Trip, raw.IssuedAt, raw.MAC)
+	if perr != nil {
+		return "its proof is malformed: " + perr.Error(), nil
+	}
+	now := h.cfg.Now().UTC()
+	switch {
+	case !p.Trip.Equal(st.Since):
+		return fmt.Sprintf("its proof is for another trip (%s), not the one the latch holds (%s)",
+			disarmproof.Stamp(p.Trip), disarmproof.Stamp(st.Since)), nil
+	case p.IssuedAt.Before(st.Since.Truncate(time.Second)):
+		return fmt.Sprintf("its proof was issued (%s) before the trip (%s)", disarmproof.Stamp(p.IssuedAt), disarmproof.Stamp(st.Since)), nil
+	case p.IssuedAt.Before(now.Add(-disarmproof.Window)) || p.IssuedAt.After(now.Add(disarmproof.Window)):
+		return fmt.Sprintf("its proof has expired: issued %s, and a proof is good only within %s of the function's clock (%s)",
+			disarmproof.Stamp(p.IssuedAt), disarmproof.Window, disarmproof.Stamp(now.Truncate(time.Second))), nil
+	}
+	switch err := disarmproof.Verify(ctx, h.cfg.DisarmKMS, h.cfg.DisarmKeyARN, st.Since, p); {
+	case errors.Is(err, disarmproof.ErrInvalidMAC):
+		return "its proof's MAC is invalid: it was not made with the disarm key for this account and trip", nil
+	case err != nil:
+		return "its proof could not be checked, KMS failed: " + err.Error(), err
+	}
+	return "", nil
 }
 
 func hasSource(signals []trigger.Signal, src trigger.Source) bool {

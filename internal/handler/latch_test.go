@@ -58,6 +58,7 @@ func emptySweeper() *fakeSweeper {
 func latchConfig(t *testing.T, store latch.Store, c *clock) handler.Config {
 	cfg := defaults(t)
 	cfg.Latch, cfg.ResweepMinutes, cfg.FunctionName, cfg.Now = store, 10, "killswitch", c.now
+	cfg.Region, cfg.DisarmKeyARN, cfg.DisarmKMS = "eu-west-1", disarmKeyARN, newFakeKMS()
 	return cfg
 }
 
@@ -191,8 +192,9 @@ func TestDisarm(t *testing.T) {
 	pub, sw := &fakePublisher{}, &fakeSweeper{}
 	c := &clock{t: since.Add(time.Hour)}
 
-	res, err := handler.New(sw, pub, latchConfig(t, store, c), quiet()).
-		Handle(context.Background(), []byte(`{"killswitch":"disarm","reason":"false alarm"}`))
+	cfg := latchConfig(t, store, c)
+	res, err := handler.New(sw, pub, cfg, quiet()).
+		Handle(context.Background(), disarmEvent(t, cfg.DisarmKMS.(*fakeKMS), since, c.t, "false alarm"))
 
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
@@ -209,7 +211,7 @@ func TestDisarm(t *testing.T) {
 	}
 
 	// Without a latch there is nothing to disarm, and the owner must hear so.
-	cfg := defaults(t)
+	cfg = defaults(t)
 	if _, err := handler.New(sw, pub, cfg, quiet()).Handle(context.Background(), []byte(`{"killswitch":"disarm"}`)); err == nil {
 		t.Error("disarm without a latch succeeded silently")
 	}

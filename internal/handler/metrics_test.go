@@ -92,7 +92,7 @@ func TestHandleWritesTheRunsMetrics(t *testing.T) {
 		{name: "a re-sweep catches a relaunch", event: scheduledEvent, latch: tripped,
 			want:   map[string]float64{"ScheduledRuns": 1, "ResourcesContained": 1, "Tripped": 1, "Resweeps": 5, "RelaunchesCaught": 3},
 			absent: []string{"Trips", "RunningInstances"}},
-		{name: "a disarm", event: `{"killswitch":"disarm","reason":"clean"}`, latch: tripped,
+		{name: "a disarm", event: string(disarmEvent(t, newFakeKMS(), since, t0, "clean")), latch: tripped,
 			want: map[string]float64{"Tripped": 0}, absent: []string{"ScheduledRuns", "Trips"}},
 	}
 	for _, tc := range tests {

@@ -41,6 +41,7 @@ func TestEventOfClassifiesEveryMessageBuilder(t *testing.T) {
 		{"dry run", notify.ForReport(tripContext, sweep(t, []string{"us-east-1"}, k, engine.Policy{DryRun: true})), guard.EventInfo},
 		{"disarm", notify.ForDisarm(tripContext, digest, true, "clean"), guard.EventInfo},
 		{"no action", notify.ForNoAction(tripContext, "budget alert received, no action taken"), guard.EventInfo},
+		{"refused disarm", notify.ForRefusedDisarm(tripContext, digest, "clean", "it carried no proof", nil), guard.EventInfo},
 	}
 	for _, c := range cases {
 		if got := notify.EventOf(c.m); got != c.want {

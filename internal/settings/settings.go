@@ -74,6 +74,9 @@ type Settings struct {
 	// LatchParameter is the SSM parameter holding the latch; the stack
 	// wires it. Empty: no latch (one sweep per trip).
 	LatchParameter string
+	// DisarmKeyARN is the KMS HMAC key whose MAC proves a disarm; the
+	// stack wires it. Empty: every disarm of a tripped switch is refused.
+	DisarmKeyARN string
 	// Quarantine is what the trip does to IAM principals: QuarantineDenyLaunch
 	// attaches the stack's deny policy to every user, group and role except
 	// the exempt ones; QuarantineOff does not.
@@ -204,6 +207,7 @@ var (
 	topicARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$`)
 	namePattern       = regexp.MustCompile(`^[A-Za-z0-9_./:@-]{1,255}$`)
 	parameterPattern  = regexp.MustCompile(`^/?[A-Za-z0-9_./-]{1,1000}$`)
+	kmsKeyARNPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}$`)
 	// An IAM user or role as IAM lists it: path included.
 	principalARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:(user|role)/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$`)
 	// A role's unique ID as IAM reports it (RoleId): AROA and upper-case
@@ -332,6 +336,18 @@ var All = []Setting{
 				return whole(fmt.Sprintf("%q is not an SSM parameter name", v))
 			}
 			s.LatchParameter = v
+			return nil
+		},
+	},
+	{
+		Env: "KILLSWITCH_DISARM_KEY_ARN", Type: String,
+		Doc: "The KMS HMAC key whose MAC proves a disarm (only break-glass principals and the root user may make one); the stack sets it.",
+		get: func(s *Settings) string { return s.DisarmKeyARN },
+		set: func(s *Settings, v string) []Problem {
+			if !kmsKeyARNPattern.MatchString(v) {
+				return whole(fmt.Sprintf("%q is not a KMS key ARN", v))
+			}
+			s.DisarmKeyARN = v
 			return nil
 		},
 	},
@@ -570,6 +586,7 @@ const (
 	EnvStopDatabases        = "KILLSWITCH_STOP_DATABASES"
 	EnvResweepMinutes       = "KILLSWITCH_RESWEEP_MINUTES"
 	EnvLatchParameter       = "KILLSWITCH_LATCH_PARAMETER"
+	EnvDisarmKeyARN         = "KILLSWITCH_DISARM_KEY_ARN"
 	EnvQuarantine           = "KILLSWITCH_QUARANTINE"
 	EnvQuarantinePolicyARN  = "KILLSWITCH_QUARANTINE_POLICY_ARN"
 	EnvOwnRoleIDs           = "KILLSWITCH_OWN_ROLE_IDS"

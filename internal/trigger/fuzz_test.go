@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 		raw, message, subject string
 	}{
 		{`{"killswitch":"trip","reason":"testing","dryRun":true}`, forecast, budget.Subject},
+		{`{"killswitch":"disarm","proof":{"trip":"2026-11-29T10:00:00Z","issuedAt":"2026-11-29T10:05:00Z","mac":"bWFj"}}`, `{"killswitch":"disarm","proof":{}}`, ""},
 		{`{"killswitch":"TRIP"}`, strings.ReplaceAll(budget.Message, "\n", "\r\n"), ""},
 		{`{"Records":[]}`, `{"killswitch":"trip"}`, ""},
 		{`{}`, strings.Replace(alarm.Message, `"ALARM"`, `"OK"`, 1), alarm.Subject},

@@ -6,16 +6,20 @@ import (
 	"sort"
 )
 
-// manualKeys are the only keys a manual trip may carry. Anything else is
-// rejected so that a misspelt "dryRun" cannot silently become a real trip.
-var manualKeys = map[string]bool{"killswitch": true, "reason": true, "dryRun": true}
+// manualKeys are the only keys a manual invoke may carry ("proof" only on
+// a disarm). Anything else is rejected so that a misspelt "dryRun" cannot
+// silently become a real trip.
+var manualKeys = map[string]bool{"killswitch": true, "reason": true, "dryRun": true, "proof": true}
+
+// proofKeys are the only keys of a disarm's proof.
+var proofKeys = map[string]bool{"trip": true, "issuedAt": true, "mac": true}
 
 // parseManual reads {"killswitch":"trip","reason":"...","dryRun":true},
 // either as the whole event or as the message of an SNS record.
 func parseManual(obj jsonObject, viaSNS bool) Signal {
-	if key, ok := firstUnknownKey(obj); ok {
+	if key, ok := firstUnknownKey(obj, manualKeys); ok {
 		return unrecognised(fmt.Sprintf(
-			`manual invoke has unknown field %q (allowed: "killswitch", "reason", "dryRun")`, short(key)))
+			`manual invoke has unknown field %q (allowed: "killswitch", "reason", "dryRun", and "proof" on a disarm)`, short(key)))
 	}
 	verb, present, err := obj.str("killswitch")
 	if err != nil || !present {
@@ -23,6 +27,9 @@ func parseManual(obj jsonObject, viaSNS bool) Signal {
 	}
 	switch verb {
 	case "trip":
+		if _, ok := obj["proof"]; ok {
+			return unrecognised(`manual invoke: "proof" is only for "disarm"`)
+		}
 	case "disarm", "scheduled":
 		return parseControl(obj, verb, viaSNS)
 	default:
@@ -59,10 +66,10 @@ func parseManual(obj jsonObject, viaSNS bool) Signal {
 	}
 }
 
-func firstUnknownKey(obj jsonObject) (string, bool) {
+func firstUnknownKey(obj jsonObject, allowed map[string]bool) (string, bool) {
 	var unknown []string
 	for key := range obj {
-		if !manualKeys[key] {
+		if !allowed[key] {
 			unknown = append(unknown, key)
 		}
 	}
@@ -75,11 +82,14 @@ func firstUnknownKey(obj jsonObject) (string, bool) {
 
 // parseControl reads the two invokes that do not trip:
 //
-//	{"killswitch":"disarm","reason":"..."}  the owner clears the latch
-//	{"killswitch":"scheduled"}              the stack's schedule (re-sweep)
+//	{"killswitch":"disarm","reason":"...","proof":{...}}  the owner clears the latch
+//	{"killswitch":"scheduled"}                            the stack's schedule (re-sweep)
 //
 // Disarming is accepted only from a direct invoke, never through the trip
 // topic: whoever may publish there may trip the switch, not turn it off.
+// A disarm's proof is only read here, not checked: the handler checks it
+// (internal/disarmproof), and refuses, and tells the owner, a disarm
+// without one.
 func parseControl(obj jsonObject, verb string, viaSNS bool) Signal {
 	if _, ok := obj["dryRun"]; ok {
 		return unrecognised(fmt.Sprintf(`manual invoke: "dryRun" is only for "trip", not %q`, verb))
@@ -87,6 +97,9 @@ func parseControl(obj jsonObject, verb string, viaSNS bool) Signal {
 	reason, _, err := obj.str("reason")
 	if err != nil {
 		return unrecognised(`manual invoke: "reason" must be a string`)
+	}
+	if _, ok := obj["proof"]; ok && verb != "disarm" {
+		return unrecognised(fmt.Sprintf(`manual invoke: "proof" is only for "disarm", not %q`, verb))
 	}
 	if verb == "scheduled" {
 		if reason != "" {
@@ -97,13 +110,46 @@ func parseControl(obj jsonObject, verb string, viaSNS bool) Signal {
 	if viaSNS {
 		return unrecognised(`disarm arrived through SNS; the switch is disarmed only by invoking the function directly`)
 	}
+	proof, problem := parseProof(obj)
+	if problem != "" {
+		return unrecognised("disarm: " + problem)
+	}
 	summary := "disarm by direct invoke: "
 	if reason == "" {
 		summary += "no reason given"
 	} else {
 		summary += reason
 	}
-	return Signal{Source: SourceDisarm, Summary: summary, Manual: &ManualInvoke{Reason: reason}}
+	return Signal{Source: SourceDisarm, Summary: summary, Manual: &ManualInvoke{Reason: reason, Proof: proof}}
+}
+
+// parseProof reads a disarm's "proof": an object of three strings, keys
+// matched exactly. Absent or null is no proof (nil), which the handler
+// refuses.
+func parseProof(obj jsonObject) (*DisarmProof, string) {
+	raw, ok := obj["proof"]
+	if !ok || isNull(raw) {
+		return nil, ""
+	}
+	var p jsonObject
+	if err := json.Unmarshal(raw, &p); err != nil || p == nil {
+		return nil, `"proof" must be an object {"trip","issuedAt","mac"}`
+	}
+	if key, ok := firstUnknownKey(p, proofKeys); ok {
+		return nil, fmt.Sprintf(`"proof" has unknown field %q (allowed: "trip", "issuedAt", "mac")`, short(key))
+	}
+	var out DisarmProof
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"trip", &out.Trip}, {"issuedAt", &out.IssuedAt}, {"mac", &out.MAC}} {
+		v, _, err := p.str(f.key)
+		if err != nil {
+			return nil, fmt.Sprintf(`"proof": %v`, err)
+		}
+		*f.dst = v
+	}
+	return &out, ""
 }
 
 // ScheduledEvent is exactly what the stack's schedule sends the function.

@@ -12,8 +12,9 @@
 //
 //	{"killswitch":"trip","reason":"why","dryRun":true}
 //
-// Two more invokes never trip: {"killswitch":"disarm","reason":"why"}, by a
-// direct invoke only, clears the latch; {"killswitch":"scheduled"}, the
+// Two more invokes never trip: {"killswitch":"disarm","reason":"why",
+// "proof":{"trip":"...","issuedAt":"...","mac":"..."}}, by a direct invoke
+// only, clears the latch once the handler has checked its proof; {"killswitch":"scheduled"}, the
 // stack's schedule, re-sweeps while the latch is tripped.
 //
 // Everything else is SourceUnrecognised and never trips; its Problem says why.
@@ -94,10 +95,19 @@ type AlarmChange struct {
 	Threshold                                                                       float64
 }
 
-// ManualInvoke holds the optional fields of a manual trip.
+// ManualInvoke holds the optional fields of a manual trip or a disarm.
 type ManualInvoke struct {
 	Reason string
 	DryRun bool
+	// Proof is a disarm's proof as it arrived, unchecked; nil when absent.
+	Proof *DisarmProof
+}
+
+// DisarmProof is a disarm's "proof" field, as strings: the trip it was
+// made for (RFC 3339), when it was made (RFC 3339) and the KMS MAC
+// (base64). internal/disarmproof parses and checks it.
+type DisarmProof struct {
+	Trip, IssuedAt, MAC string
 }
 
 // Signal is one classified record. Budget is set for SourceBudget, Alarm for

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -361,6 +362,47 @@ func TestParse(t *testing.T) {
 			want:  []expect{{source: SourceUnrecognised, contains: []string{"directly"}}},
 		},
 		{
+			name:  "disarm with its proof",
+			event: []byte(`{"killswitch":"disarm","reason":"clean","proof":{"trip":"2026-11-29T10:00:00.5Z","issuedAt":"2026-11-29T12:00:00Z","mac":"bWFj"}}`),
+			want: []expect{{source: SourceDisarm, summary: "disarm by direct invoke: clean", manual: &ManualInvoke{Reason: "clean",
+				Proof: &DisarmProof{Trip: "2026-11-29T10:00:00.5Z", IssuedAt: "2026-11-29T12:00:00Z", MAC: "bWFj"}}}},
+		},
+		{
+			name:  "a null proof is no proof",
+			event: []byte(`{"killswitch":"disarm","proof":null}`),
+			want:  []expect{{source: SourceDisarm, manual: &ManualInvoke{}, summary: "disarm by direct invoke: no reason given"}},
+		},
+		{
+			name:  "a proof with an unknown field is rejected",
+			event: []byte(`{"killswitch":"disarm","proof":{"trip":"t","issuedAt":"i","mac":"m","Mac":"x"}}`),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{`"Mac"`, "proof"}}},
+		},
+		{
+			name:  "a proof that is not an object is rejected",
+			event: []byte(`{"killswitch":"disarm","proof":"mac"}`),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{"proof", "object"}}},
+		},
+		{
+			name:  "a proof with a number for mac is rejected",
+			event: []byte(`{"killswitch":"disarm","proof":{"trip":"t","issuedAt":"i","mac":7}}`),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{`"mac"`}}},
+		},
+		{
+			name:  "a trip cannot carry a proof",
+			event: []byte(`{"killswitch":"trip","proof":{}}`),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{"proof", "disarm"}}},
+		},
+		{
+			name:  "the schedule cannot carry a proof",
+			event: []byte(`{"killswitch":"scheduled","proof":{}}`),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{"proof"}}},
+		},
+		{
+			name:  "a disarm with a proof through the trip topic is still refused",
+			event: snsEvent(t, snsMessage{MessageID: "m-3", Message: `{"killswitch":"disarm","proof":{"trip":"t","issuedAt":"i","mac":"m"}}`}),
+			want:  []expect{{source: SourceUnrecognised, contains: []string{"directly"}}},
+		},
+		{
 			name:  "disarm cannot carry dryRun",
 			event: []byte(`{"killswitch":"disarm","dryRun":true}`),
 			want:  []expect{{source: SourceUnrecognised, contains: []string{"dryRun"}}},
@@ -546,7 +588,7 @@ func checkSignal(t *testing.T, got Signal, want expect) {
 	if want.alarm != nil && (got.Alarm == nil || *got.Alarm != *want.alarm) {
 		t.Errorf("Alarm\n got %+v\nwant %+v", got.Alarm, *want.alarm)
 	}
-	if want.manual != nil && (got.Manual == nil || *got.Manual != *want.manual) {
+	if want.manual != nil && !reflect.DeepEqual(got.Manual, want.manual) {
 		t.Errorf("Manual\n got %+v\nwant %+v", got.Manual, *want.manual)
 	}
 	checkShape(t, got)
