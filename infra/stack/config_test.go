@@ -150,7 +150,7 @@ func TestConfigDefaults(t *testing.T) {
 			ExemptInstanceIDs: []string{}, DryRun: false, TripOnForecast: false,
 			RegionConcurrency: 32, RegionTimeout: 4 * time.Minute, DeadlineReserve: 10 * time.Second,
 			ExemptNames: []string{}, StopDatabases: false, ResweepMinutes: 10,
-			Quarantine: "deny-launch", BreakGlassARNs: []string{}, OwnRoleIDs: []string{}, IAMLookbackDays: 7,
+			Quarantine: "deny-launch", BreakGlassARNs: []string{}, OwnRoleIDs: []string{}, NotifyEmails: []string{}, IAMLookbackDays: 7,
 			BudgetName: stack.BudgetName, AlarmName: stack.BillingAlarmName,
 			CensusMinutes: 5, MaxRunningInstances: 10, MaxVCPUs: 32, MaxGPUs: 0, MaxHourlyBurnUSD: 5, MaxRegionsInUse: 3,
 			SkipRegions: []string{},

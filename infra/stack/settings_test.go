@@ -62,6 +62,7 @@ func resolveEnv(t *testing.T, b built, env map[string]any) map[string]string {
 		case map[string]any:
 			if ids, ok := ownRoleIDs(b, v); ok {
 				out[k] = ids
+				continue
 			} else if att, ok := v["Fn::GetAtt"].([]any); ok && len(att) == 2 && att[1] == "Arn" &&
 				b.resources()[att[0].(string)]["Type"] == "AWS::KMS::Key" {
 				out[k] = disarmKeyARN
