@@ -167,7 +167,24 @@ func rolePolicies(t *testing.T, c *iam.Client, name string) (policies, json.RawM
 	return p, decodeDoc(t, aws.ToString(r.Role.AssumeRolePolicyDocument))
 }
 
+// switchKeyPolicy is the disarm key's policy as the stack deploys it
+// (guard.DisarmKeyPolicy): it denies making a MAC to all but break-glass
+// and root, whatever their IAM policies say.
+func switchKeyPolicy(t *testing.T, breakGlass []string) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	b, err := json.Marshal(guard.DisarmKeyPolicy(breakGlass).Resolve("aws", moto.Region, motoAccount))
+	if err == nil {
+		err = json.Unmarshal(b, &doc)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
 // keyPolicy is KMS's default key policy: the account's IAM policies decide.
+// The guard SCP's rows use it, so that they judge the SCP alone.
 func keyPolicy(account string) map[string]any {
 	return map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 		"Effect": "Allow", "Principal": map[string]any{"AWS": "arn:aws:iam::" + account + ":root"}, "Action": "kms:*", "Resource": "*",
@@ -242,11 +259,12 @@ func TestLockdownEvaluation(t *testing.T) {
 	}
 	var rows []row
 	var sims []iamsim.Simulation
+	deployedKeyPolicy := switchKeyPolicy(t, breakGlassARNs())
 	add := func(who, principal string, p policies, req threats.Request, trust json.RawMessage) {
 		s := iamsim.Simulation{Principal: principal, Action: req.Action, Resource: req.Resource, ResourceAccount: motoAccount,
 			Context: req.Context, Identity: p.identity, Boundaries: p.boundaries}
 		if req.KeyPolicy {
-			s.ResourcePolicy = keyPolicy(motoAccount)
+			s.ResourcePolicy = deployedKeyPolicy
 		}
 		if req.Trust {
 			s.ResourcePolicy = trust
