@@ -34,14 +34,21 @@ func Kinds(cfg aws.Config, s settings.Settings, self Self) []engine.Kind {
 	// regions, in this order): it must hold before anything is stopped, so
 	// stolen credentials cannot start it again. Without the stack's policy
 	// ARN there is nothing to attach; App.New says so in its log.
-	if s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN != "" {
+	quarantined := s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN != ""
+	if quarantined {
 		kinds = append(kinds, NewQuarantine(iamClient, QuarantineOptions{PolicyARN: s.QuarantinePolicyARN, BreakGlassARNs: s.BreakGlassARNs}))
+		kinds = append(kinds, NewIAMServiceCredentials(iamClient, ServiceCredentialOptions{BreakGlassARNs: s.BreakGlassARNs}))
 	}
-	kinds = append(kinds, NewIAMTrail(iamClient, IAMTrailOptions{
+	trail := IAMTrailOptions{
 		Lookback:                time.Duration(s.IAMLookbackDays) * 24 * time.Hour,
 		DeactivateNewAccessKeys: s.DeactivateNewAccessKeys,
 		BreakGlassARNs:          s.BreakGlassARNs,
-	}))
+	}
+	if quarantined {
+		// Only a quarantine makes skipping recently examined users safe.
+		trail.Recheck = TrailRecheck
+	}
+	kinds = append(kinds, NewIAMTrail(iamClient, trail))
 	kinds = append(kinds, []engine.Kind{
 		NewAutoScalingGroups(autoScalingClients(cfg)),
 		NewSpotFleetRequests(func(region string) SpotFleetRequestsAPI { return ec2Clients.get(region) }),
