@@ -217,6 +217,7 @@ func (k *IAMTrail) Find(ctx context.Context, _ string) ([]engine.Resource, error
 // and those cut short, showed is still returned.
 func (k *IAMTrail) examineUsers(ctx context.Context, users []iamtypes.User, since time.Time, window string) ([]engine.Resource, error) {
 	now := k.opts.Now()
+	k.prune(now)
 	results := make([][]engine.Resource, len(users))
 	errs := make([]error, len(users))
 	reached := make([]bool, len(users))
@@ -293,12 +294,19 @@ func (k *IAMTrail) remember(u iamtypes.User, found []engine.Resource, now time.T
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for id, m := range k.examined { // keep the memo as small as the account
-		if now.Sub(m.at) >= k.opts.Recheck {
+	k.examined[aws.ToString(u.UserId)] = trailMemo{at: now, passwordUsed: stampUsed(u.PasswordLastUsed), found: cloneResources(found)}
+}
+
+// prune drops what is too old to recall, so the memo never outgrows the
+// account's current users.
+func (k *IAMTrail) prune(now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for id, m := range k.examined {
+		if now.Sub(m.at) >= k.opts.Recheck || now.Before(m.at) {
 			delete(k.examined, id)
 		}
 	}
-	k.examined[aws.ToString(u.UserId)] = trailMemo{at: now, passwordUsed: stampUsed(u.PasswordLastUsed), found: cloneResources(found)}
 }
 
 func (k *IAMTrail) forget(userID string) {
