@@ -200,7 +200,7 @@ func (k *IAMServiceCredentials) perUser(ctx context.Context, users []iamtypes.Us
 		}
 	}
 	if missed > 0 {
-		errs = append(errs, &engine.NotReachedError{Count: missed, Of: len(users), What: "IAM user(s) listed for service-specific credentials", Err: ctx.Err()})
+		errs = append(errs, &engine.NotReachedError{Count: missed, Of: len(users), What: "IAM user(s)", Err: ctx.Err()})
 	}
 	return out, errors.Join(errs...)
 }

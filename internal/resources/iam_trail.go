@@ -258,7 +258,7 @@ func (k *IAMTrail) examineUsers(ctx context.Context, users []iamtypes.User, sinc
 		}
 	}
 	if missed > 0 {
-		errs = append(errs, &engine.NotReachedError{Count: missed, Of: len(users), What: "IAM user(s) examined", Err: ctx.Err()})
+		errs = append(errs, &engine.NotReachedError{Count: missed, Of: len(users), What: "IAM user(s)", Err: ctx.Err()})
 	}
 	return found, errors.Join(errs...)
 }
