@@ -166,6 +166,19 @@ var Permissions = []KindPermissions{
 		},
 	},
 	{
+		Kind: "IAM service credentials",
+		When: QuarantineEnabled,
+		Statements: []Statement{
+			{Sid: "ListIAMUsersForServiceCredentials", Actions: []string{"iam:ListUsers"}, Resources: []string{"*"}},
+			// Bedrock API keys are service-specific credentials of a user.
+			{Sid: "DeactivateServiceCredentials", Actions: []string{"iam:ListServiceSpecificCredentials", "iam:UpdateServiceSpecificCredential"}, Resources: []string{iamUserARN}},
+		},
+		Suppressions: []Suppression{
+			noResourceLevel("iam:ListUsers does"),
+			anyIAM(iamUserARN, "IAM users", "every user an attacker may have created can hold Bedrock API keys and other service-specific credentials, which are listed and deactivated (never deleted)"),
+		},
+	},
+	{
 		Kind: "IAM trail",
 		Statements: []Statement{
 			{Sid: "ListIAMUsersAndRoles", Actions: []string{"iam:ListRoles", "iam:ListUsers"}, Resources: []string{"*"}},

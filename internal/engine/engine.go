@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,11 +117,26 @@ func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 	}
 
 	global, regional := e.split()
+	// Account-wide kinds (IAM: the quarantine, the trail) run once, in their
+	// order, alongside the regions rather than before them: an account with
+	// thousands of principals must not push the regional sweep into its last
+	// seconds. IAM is one throttling bucket of its own, so the global sweep
+	// takes no region slot. Its budget is RegionTimeout, as any region's:
+	// it is one more sweep running beside the others inside the function's
+	// timeout, which RegionTimeout is already validated to fit, so a
+	// separate setting would only be a second number to keep below it.
+	// Compute stopped in a region before the quarantine holds can be started
+	// again by stolen credentials; the re-sweeps stop it again.
+	var globalRR RegionReport
+	globalDone := make(chan struct{})
 	if len(global) > 0 {
-		// Account-wide kinds (IAM: the quarantine) go first and once: the
-		// quarantine must hold before the regions are swept.
-		rep.Regions = append(rep.Regions, e.sweepRegion(ctx, GlobalRegion, global, p))
-		e.regionDone(rep.Regions[len(rep.Regions)-1])
+		go func() {
+			defer close(globalDone)
+			globalRR = e.sweepRegion(ctx, GlobalRegion, global, p)
+			e.regionDone(globalRR)
+		}()
+	} else {
+		close(globalDone)
 	}
 
 	results := make([]RegionReport, len(regions))
@@ -144,7 +160,11 @@ func (e *Engine) Run(ctx context.Context, p Policy) *Report {
 		}()
 	}
 	wg.Wait()
+	<-globalDone
 
+	if len(global) > 0 {
+		rep.Regions = append(rep.Regions, globalRR)
+	}
 	rep.Regions = append(rep.Regions, results...)
 	rep.FinishedAt = time.Now().UTC()
 	rep.tally()
@@ -210,6 +230,10 @@ func (e *Engine) sweepKind(ctx context.Context, log *slog.Logger, k Kind, region
 		// Fail closed: what was listed before the failure (earlier pages)
 		// is still contained; the region is reported as failed.
 		kr.Error = fmt.Sprintf("listing %s in %s: %v", k.Name(), region, err)
+		var nr *NotReachedError
+		if errors.As(err, &nr) {
+			kr.NotReached += nr.Count
+		}
 		log.Error("find failed", "kind", k.Name(), "error", err, "listed_before_failure", len(found))
 	}
 	kr.Found = len(found)
@@ -239,10 +263,62 @@ func (e *Engine) sweepKind(ctx context.Context, log *slog.Logger, k Kind, region
 	case len(todo) > 0:
 		e.journal(ctx, log, k, region, p.Journal, &kr, func() []Outcome { return e.contain(ctx, log, k, region, todo) }, todo)
 	}
+	if n := notReached(ctx, kr.Outcomes); n > 0 {
+		kr.NotReached += n
+		msg := fmt.Sprintf("the time budget ended (%v) before %d of the %d %s(s) to contain were reached; a re-sweep tries them again",
+			ctx.Err(), n, len(todo), k.Noun())
+		if kr.Error != "" {
+			msg = kr.Error + "; " + msg
+		}
+		kr.Error = msg
+	}
 	kr.tally()
 	log.Info("kind swept", "kind", k.Name(), "found", kr.Found, "counts", kr.Counts,
-		"refused", len(kr.Refused), "dry_run", p.DryRun)
+		"refused", len(kr.Refused), "not_reached", kr.NotReached, "dry_run", p.DryRun)
 	return kr
+}
+
+// NotReachedError is what a kind's Find returns (alone or joined to other
+// errors) when its time budget ended before it examined all it listed: the
+// engine adds Count to the kind's report, so the owner reads how many were
+// left, not a wall of context errors. What names them in the kind's words.
+type NotReachedError struct {
+	Count, Of int
+	What      string
+	Err       error
+}
+
+func (e *NotReachedError) Error() string {
+	return fmt.Sprintf("%d of %d %s not reached before the time budget ended: %v", e.Count, e.Of, e.What, e.Err)
+}
+
+func (e *NotReachedError) Unwrap() error { return e.Err }
+
+// CodeNotReached is the code of an outcome that failed only because the
+// time budget ended before (or while) its call was made.
+const CodeNotReached = "NotReached"
+
+// notReached marks, once ctx has ended, the failed outcomes whose failure
+// is that end (the kinds' error codes for a context error, or its text),
+// and counts them. They stay failed: nothing was contained.
+func notReached(ctx context.Context, outs []Outcome) int {
+	if ctx.Err() == nil {
+		return 0
+	}
+	n := 0
+	for i := range outs {
+		o := &outs[i]
+		if o.Status != StatusFailed {
+			continue
+		}
+		switch {
+		case o.Code == CodeNotReached, o.Code == "Canceled", o.Code == "DeadlineExceeded",
+			strings.Contains(o.Message, context.Canceled.Error()), strings.Contains(o.Message, context.DeadlineExceeded.Error()):
+			o.Code = CodeNotReached
+			n++
+		}
+	}
+	return n
 }
 
 // journal records the plan, contains, and records the outcomes. A plan

@@ -715,8 +715,8 @@ type globalKind struct{ fakeKind }
 
 func (*globalKind) Global() bool { return true }
 
-// An account-wide kind runs once, before every region, and is reported
-// under "global"; regional kinds never see that name.
+// An account-wide kind runs once and is reported first, under "global";
+// regional kinds never see that name.
 func TestRunSweepsGlobalKindsOnceFirst(t *testing.T) {
 	t.Parallel()
 	g := &globalKind{fakeKind{name: "IAM principals", found: map[string][]engine.Resource{engine.GlobalRegion: res("user/attacker")}}}
@@ -756,5 +756,127 @@ func TestRunExemptParentExemptsItsChildren(t *testing.T) {
 	}
 	if got := kr.IDs("stopped"); !slices.Equal(got, []string{"i-stray"}) {
 		t.Errorf("stopped = %v", got)
+	}
+}
+
+// The global sweep runs beside the regions: every region finishes while
+// the global kind is still held, and the global kinds keep their order.
+// Ending the global budget (through the timer seam, no wall clock) reports
+// what the global kinds did not reach and fails the report.
+func TestRunSweepsGlobalKindsAlongsideRegions(t *testing.T) {
+	t.Parallel()
+	regions := []string{"eu-west-1", "us-east-1", "us-west-2"}
+	held := make(chan struct{}) // the first global kind is inside Contain
+	var order []string
+	first := &globalKind{fakeKind{name: "first", found: map[string][]engine.Resource{engine.GlobalRegion: res("p-1", "p-2", "p-3")}}}
+	first.findHook = func(context.Context, string) error { order = append(order, "first"); return nil }
+	second := &globalKind{fakeKind{name: "second", found: map[string][]engine.Resource{engine.GlobalRegion: res("q-1")}}}
+	second.findHook = func(context.Context, string) error { order = append(order, "second"); return nil }
+	heldFirst := &heldContain{globalKind: first, held: held, done: 1}
+	r := &fakeKind{name: "things", found: map[string][]engine.Resource{"us-east-1": res("i-1"), "eu-west-1": res("i-2"), "us-west-2": res("i-3")}}
+
+	regionsDone := make(chan string, len(regions)+1)
+	var endGlobal func()
+	gotTimer := make(chan struct{})
+	timer := func(region string, _ time.Duration, end func()) func() bool {
+		if region == engine.GlobalRegion {
+			endGlobal = end
+			close(gotTimer)
+		}
+		return func() bool { return true }
+	}
+	e := newEngine(fakeRegions{regions: regions}, engine.Options{Concurrency: 1, RegionTimer: timer, OnRegion: func(rr engine.RegionReport) {
+		regionsDone <- rr.Region
+	}}, heldFirst, second, r)
+
+	repc := make(chan *engine.Report)
+	go func() { repc <- e.Run(context.Background(), engine.Policy{}) }()
+
+	<-gotTimer
+	<-held
+	for range regions {
+		select {
+		case got := <-regionsDone:
+			if got == engine.GlobalRegion {
+				t.Fatal("the global sweep finished while its kind was held")
+			}
+		case <-time.After(time.Minute): // a hang, not a deadline: the regions wait for nothing
+			t.Fatal("the regions did not finish while the global sweep was held")
+		}
+	}
+	endGlobal()
+	rep := <-repc
+
+	if rep.Regions[0].Region != engine.GlobalRegion || len(rep.Regions) != 4 {
+		t.Fatalf("regions = %+v, want global first, then 3", rep.Regions)
+	}
+	if !slices.Equal(order, []string{"first"}) {
+		t.Errorf("global kinds found in order %v, want only the first (the second not reached)", order)
+	}
+	g := rep.Regions[0]
+	kr := g.Kinds[0]
+	if kr.NotReached != 2 || !strings.Contains(kr.Error, "2 of the 3 thing(s)") {
+		t.Errorf("first kind: not reached %d, error %q; want 2 of 3", kr.NotReached, kr.Error)
+	}
+	if got := kr.IDs(engine.LabelFailed); len(got) != 2 || kr.Counts["stopped"] != 1 {
+		t.Errorf("first kind: counts %v, failed %v", kr.Counts, got)
+	}
+	if !strings.Contains(g.Kinds[1].Error, "not reached") {
+		t.Errorf("second kind: %+v, want it not reached", g.Kinds[1])
+	}
+	if rep.Totals.NotReached != 2 || rep.Totals.Changed != 4 {
+		t.Errorf("totals = %+v", rep.Totals)
+	}
+	err := rep.Err()
+	if err == nil || !strings.Contains(err.Error(), "global") || !strings.Contains(err.Error(), "2 resource(s) found but not reached") {
+		t.Errorf("Err = %v, want the global sweep and what it did not reach", err)
+	}
+	for _, region := range regions {
+		if rr := regionByName(t, rep, region); rr.Failed() || rr.Kinds[0].Changed() != 1 {
+			t.Errorf("%s: %+v", region, rr)
+		}
+	}
+}
+
+// heldContain contains the first done decisions, then signals held and
+// waits for the budget's end, failing the rest with the context's error as
+// the kinds' errorCode names it.
+type heldContain struct {
+	*globalKind
+	held chan struct{}
+	done int
+}
+
+func (k *heldContain) Contain(ctx context.Context, _ string, todo []engine.Decision) []engine.Outcome {
+	var out []engine.Outcome
+	for i, d := range todo {
+		if i == k.done {
+			close(k.held)
+			<-ctx.Done()
+		}
+		o := engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Status: engine.StatusDone}
+		if ctx.Err() != nil {
+			o.Status, o.Code, o.Message = engine.StatusFailed, "Canceled", "attaching: "+ctx.Err().Error()
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// A kind whose Find stops at the budget's end says how many it did not
+// reach, and the engine counts them.
+func TestRunCountsWhatAFindDidNotReach(t *testing.T) {
+	t.Parallel()
+	g := &globalKind{fakeKind{name: "users", found: map[string][]engine.Resource{}}}
+	g.findHook = func(context.Context, string) error {
+		return fmt.Errorf("listing: %w", &engine.NotReachedError{Count: 40, Of: 50, What: "user(s)", Err: context.Canceled})
+	}
+	rep := newEngine(fakeRegions{regions: []string{"us-east-1"}}, engine.Options{}, g).Run(context.Background(), engine.Policy{})
+	kr := rep.Regions[0].Kinds[0]
+	if kr.NotReached != 40 || !strings.Contains(kr.Error, "40 of 50 user(s) not reached before the time budget ended") {
+		t.Errorf("kind report = %+v", kr)
+	}
+	if rep.Totals.NotReached != 40 || rep.Err() == nil {
+		t.Errorf("totals %+v, Err %v", rep.Totals, rep.Err())
 	}
 }

@@ -30,8 +30,9 @@ type Kind interface {
 }
 
 // Global is implemented by kinds that are account-wide, not regional (IAM):
-// the engine runs them once, before the regions, with region GlobalRegion,
-// and reports them under that name.
+// the engine runs them once, one after the other in the table's order,
+// alongside the regions and with a region's time budget, with region
+// GlobalRegion, and reports them under that name, first.
 type Global interface {
 	Global() bool
 }

@@ -44,6 +44,9 @@ type Totals struct {
 	Gone    int `json:"gone,omitempty"`
 	Refused int `json:"refused"`
 	Failed  int `json:"failed"`
+	// NotReached counts what kinds found but did not reach before their
+	// time budget ended (see KindReport.NotReached).
+	NotReached int `json:"notReached,omitempty"`
 	// Unplaced counts outcomes with an unknown verb or status: a bug in a
 	// kind, reported rather than dropped.
 	Unplaced int `json:"unplaced,omitempty"`
@@ -71,6 +74,9 @@ type KindReport struct {
 	Found int    `json:"found"`
 	// Error is set when the kind could not list the region (or not all of it).
 	Error string `json:"error,omitempty"`
+	// NotReached counts what the kind found (or was listing) but did not
+	// examine or contain before its time budget ended; Error says so too.
+	NotReached int `json:"notReached,omitempty"`
 	// ManifestError is set when the restore manifest could not record this
 	// kind's plan or outcomes here.
 	ManifestError string `json:"manifestError,omitempty"`
@@ -144,6 +150,7 @@ func (r *Report) tally() {
 			kr.tally()
 			t.Found += kr.Found
 			t.Refused += len(kr.Refused)
+			t.NotReached += kr.NotReached
 			for _, o := range kr.Outcomes {
 				if t.ByLabel == nil {
 					t.ByLabel = map[string]int{}
@@ -229,6 +236,9 @@ func (r *Report) Err() error {
 	}
 	if failed := r.FailedRegions(); len(failed) > 0 {
 		problems = append(problems, fmt.Sprintf("%d region(s) not fully swept: %s", len(failed), strings.Join(failed, ", ")))
+	}
+	if r.Totals.NotReached > 0 {
+		problems = append(problems, fmt.Sprintf("%d resource(s) found but not reached before the time budget ended", r.Totals.NotReached))
 	}
 	if r.Totals.Failed > 0 {
 		problems = append(problems, fmt.Sprintf("%d resource(s) could not be contained", r.Totals.Failed))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,6 +43,7 @@ const (
 	attrFinding  = "finding"
 	attrUserName = "user-name"
 	attrUserARN  = "user-arn"
+	attrUserID   = "user-id"
 	attrRoleName = "role-name"
 	attrCreated  = "created"   // "2006-01-02 15:04 UTC"
 	attrLastUsed = "last-used" // "never", or when and where
@@ -85,7 +88,24 @@ type IAMTrailOptions struct {
 	BreakGlassARNs          []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Recheck, when positive, lets a re-sweep within it reuse what was
+	// found for a user already examined instead of asking IAM again (see
+	// recall). Zero examines every user every sweep: without the
+	// quarantine nothing stops a user from adding keys between sweeps.
+	Recheck time.Duration
 }
+
+// TrailRecheck is how long the trail trusts an examination when the
+// quarantine holds (IAMTrailOptions.Recheck): two re-sweeps at the default
+// ten minutes, then the user is examined again.
+const TrailRecheck = 30 * time.Minute
+
+// trailUserCalls bounds the users examined at once. IAM's control plane is
+// one endpoint for the whole account, and its request rate is low and
+// shared by every caller (the quarantine's attaches, the owner's tools, the
+// attacker's): a few calls in flight make a large account several times
+// faster without drawing throttling that would slow the quarantine too.
+const trailUserCalls = 6
 
 // IAMTrail reports what an attacker with stolen credentials typically
 // leaves behind: IAM users, access keys, console passwords and roles
@@ -97,6 +117,20 @@ type IAMTrail struct {
 	api        IAMTrailAPI
 	opts       IAMTrailOptions
 	breakGlass map[string]bool
+
+	// examined remembers, by user ID, what the last examination of each
+	// user found (Recheck only). It lives as long as this value: in Lambda
+	// the warm container, never a process global.
+	mu       sync.Mutex
+	examined map[string]trailMemo
+}
+
+// trailMemo is one user's examination: when, the password's last use the
+// listing gave then, and what it found.
+type trailMemo struct {
+	at           time.Time
+	passwordUsed string
+	found        []engine.Resource
 }
 
 var (
@@ -112,7 +146,7 @@ func NewIAMTrail(api IAMTrailAPI, opts IAMTrailOptions) *IAMTrail {
 	for _, a := range opts.BreakGlassARNs {
 		bg[a] = true
 	}
-	return &IAMTrail{api: api, opts: opts, breakGlass: bg}
+	return &IAMTrail{api: api, opts: opts, breakGlass: bg, examined: map[string]trailMemo{}}
 }
 
 func (*IAMTrail) Name() string { return "IAM trail" }
@@ -129,6 +163,7 @@ func (k *IAMTrail) Find(ctx context.Context, _ string) ([]engine.Resource, error
 	var found []engine.Resource
 	var errs []error
 
+	var listed []iamtypes.User
 	users := iam.NewListUsersPaginator(k.api, &iam.ListUsersInput{})
 	for users.HasMorePages() {
 		page, err := users.NextPage(ctx)
@@ -136,13 +171,12 @@ func (k *IAMTrail) Find(ctx context.Context, _ string) ([]engine.Resource, error
 			errs = append(errs, fmt.Errorf("listing IAM users: %w", err))
 			break
 		}
-		for _, u := range page.Users {
-			rs, err := k.userFindings(ctx, u, since, window)
-			found = append(found, rs...)
-			if err != nil {
-				errs = append(errs, err)
-			}
-		}
+		listed = append(listed, page.Users...)
+	}
+	rs, err := k.examineUsers(ctx, listed, since, window)
+	found = append(found, rs...)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	roles := iam.NewListRolesPaginator(k.api, &iam.ListRolesInput{})
 	for roles.HasMorePages() {
@@ -176,12 +210,133 @@ func (k *IAMTrail) Find(ctx context.Context, _ string) ([]engine.Resource, error
 	return found, errors.Join(errs...)
 }
 
+// examineUsers runs userFindings for each user, trailUserCalls at a time,
+// and returns the findings in the users' order. A user examined within
+// Recheck is not asked about again (recall). When ctx ends first, the users
+// not examined are counted in an engine.NotReachedError; what the others,
+// and those cut short, showed is still returned.
+func (k *IAMTrail) examineUsers(ctx context.Context, users []iamtypes.User, since time.Time, window string) ([]engine.Resource, error) {
+	now := k.opts.Now()
+	k.prune(now)
+	results := make([][]engine.Resource, len(users))
+	errs := make([]error, len(users))
+	reached := make([]bool, len(users))
+	sem := make(chan struct{}, trailUserCalls)
+	var wg sync.WaitGroup
+	for i, u := range users {
+		if rs, ok := k.recall(u, now); ok {
+			results[i], reached[i] = rs, true
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue // not reached; later users may still be recalled
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			rs, err := k.userFindings(ctx, u, since, window)
+			results[i] = rs
+			if err != nil && ctx.Err() != nil {
+				return // cut short by the budget: not reached
+			}
+			errs[i], reached[i] = err, true
+			if err == nil {
+				k.remember(u, rs, now)
+			}
+		}()
+	}
+	wg.Wait()
+	var found []engine.Resource
+	missed := 0
+	for i := range users {
+		found = append(found, results[i]...)
+		if !reached[i] {
+			missed++
+		}
+	}
+	if missed > 0 {
+		errs = append(errs, &engine.NotReachedError{Count: missed, Of: len(users), What: "IAM user(s)", Err: ctx.Err()})
+	}
+	return found, errors.Join(errs...)
+}
+
+// recall returns what the last examination of u found, if it is recent
+// enough to stand for a new one. Skipping the calls is safe because the
+// trail runs again only in re-sweeps while the switch is tripped, when the
+// deny-by-default quarantine holds every principal but break-glass: a
+// quarantined user cannot have created an access key or a console password
+// since. Always examined again: a user first seen (by its unique ID, so one
+// deleted and re-created under the same name is new), a break-glass user
+// (not quarantined), a user whose console password was used since the
+// examination, one whose examination failed (never remembered), and one
+// whose key the trail has just deactivated (forgotten by Contain). A
+// principal the quarantine could not hold is reported by the quarantine;
+// the memo lasts only Recheck, so the trail sees its new keys within that.
+func (k *IAMTrail) recall(u iamtypes.User, now time.Time) ([]engine.Resource, bool) {
+	if k.opts.Recheck <= 0 || k.breakGlass[aws.ToString(u.Arn)] {
+		return nil, false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, ok := k.examined[aws.ToString(u.UserId)]
+	if !ok || now.Sub(m.at) >= k.opts.Recheck || now.Before(m.at) || m.passwordUsed != stampUsed(u.PasswordLastUsed) {
+		return nil, false
+	}
+	return cloneResources(m.found), true
+}
+
+func (k *IAMTrail) remember(u iamtypes.User, found []engine.Resource, now time.Time) {
+	if k.opts.Recheck <= 0 {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.examined[aws.ToString(u.UserId)] = trailMemo{at: now, passwordUsed: stampUsed(u.PasswordLastUsed), found: cloneResources(found)}
+}
+
+// prune drops what is too old to recall, so the memo never outgrows the
+// account's current users.
+func (k *IAMTrail) prune(now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for id, m := range k.examined {
+		if now.Sub(m.at) >= k.opts.Recheck || now.Before(m.at) {
+			delete(k.examined, id)
+		}
+	}
+}
+
+func (k *IAMTrail) forget(userID string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.examined, userID)
+}
+
+func stampUsed(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func cloneResources(rs []engine.Resource) []engine.Resource {
+	out := make([]engine.Resource, len(rs))
+	for i, r := range rs {
+		r.Attributes = maps.Clone(r.Attributes)
+		out[i] = r
+	}
+	return out
+}
+
 // userFindings reports one user: the user if new, its new access keys, and
 // its console password if new or without MFA.
 func (k *IAMTrail) userFindings(ctx context.Context, u iamtypes.User, since time.Time, window string) ([]engine.Resource, error) {
 	name, arn := aws.ToString(u.UserName), aws.ToString(u.Arn)
 	base := func(finding string) map[string]string {
-		return map[string]string{attrFinding: finding, attrUserName: name, attrUserARN: arn, attrLookback: window}
+		return map[string]string{attrFinding: finding, attrUserName: name, attrUserARN: arn, attrUserID: aws.ToString(u.UserId), attrLookback: window}
 	}
 	passwordUsed := "never"
 	if u.PasswordLastUsed != nil {
@@ -330,6 +485,8 @@ func (k *IAMTrail) Contain(ctx context.Context, _ string, todo []engine.Decision
 	out := make([]engine.Outcome, 0, len(todo))
 	for _, d := range todo {
 		user := d.Resource.Attributes[attrUserName]
+		// The next sweep reads the key's new state from IAM.
+		k.forget(d.Resource.Attributes[attrUserID])
 		o := engine.Outcome{ID: d.Resource.ID, Verb: VerbDeactivateKey, Prior: d.Resource.Prior, Status: engine.StatusDone,
 			Note: "delete it: " + DeleteKeyCommand(user, d.Resource.ID)}
 		_, err := k.api.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{

@@ -1,6 +1,7 @@
 package resources_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,87 @@ func TestIAMTrailListingFailureKeepsTheRest(t *testing.T) {
 	}
 	if _, ok := refusals(kr)["AKIAATTACKER"]; !ok {
 		t.Errorf("the attacker's key is missing after an unrelated failure: %v", refusals(kr))
+	}
+}
+
+// countCalls counts the calls named op since from.
+func (f *fakeIAM) countCalls(op string, from int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls[from:] {
+		if c == op {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeIAM) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+// While the quarantine holds (Recheck), a re-sweep reuses what it found
+// for users it examined recently, with the same report; a break-glass user,
+// a newcomer, a user whose key it deactivated and every user once Recheck
+// has passed are examined again.
+func TestIAMTrailSkipsRecentlyExaminedUsers(t *testing.T) {
+	t.Parallel()
+	for _, deactivate := range []bool{false, true} {
+		t.Run(map[bool]string{false: "report only", true: "deactivateNewAccessKeys"}[deactivate], func(t *testing.T) {
+			t.Parallel()
+			f, bg := trailAccount()
+			now := trailNow
+			k := resources.NewIAMTrail(f, resources.IAMTrailOptions{
+				Lookback: 7 * 24 * time.Hour, BreakGlassARNs: []string{bg}, DeactivateNewAccessKeys: deactivate,
+				Now: func() time.Time { return now }, Recheck: resources.TrailRecheck,
+			})
+			sweepGlobal(t, k, engine.Policy{})
+			// What a fresh examination reports now (keys deactivated or not).
+			fresh := refusals(sweepGlobal(t, resources.NewIAMTrail(f, resources.IAMTrailOptions{
+				Lookback: 7 * 24 * time.Hour, BreakGlassARNs: []string{bg}, Now: func() time.Time { return now }}), engine.Policy{}))
+
+			now = trailNow.Add(10 * time.Minute)
+			from := f.callCount()
+			kr := sweepGlobal(t, k, engine.Policy{})
+			if got := refusals(kr); !reflect.DeepEqual(got, fresh) || len(kr.Outcomes) != 0 {
+				t.Errorf("re-sweep reported %v with %d change(s), want what a fresh look reports: %v", got, len(kr.Outcomes), fresh)
+			}
+			// Deactivating forgets the users whose keys changed: owner-admin
+			// and attacker are examined again on the first re-sweep only.
+			wantLists := 1 // break-glass
+			if deactivate {
+				wantLists = 3
+			}
+			if n := f.countCalls("GetLoginProfile", from); n != wantLists {
+				t.Errorf("re-sweep examined %d user(s), want %d", n, wantLists)
+			}
+
+			f.mu.Lock()
+			f.addUser("newcomer", now.Add(-time.Minute))
+			f.addKey("newcomer", "AKIANEWCOMER", now.Add(-time.Minute), iamtypes.StatusTypeActive)
+			f.mu.Unlock()
+			now = trailNow.Add(20 * time.Minute)
+			from = f.callCount()
+			kr = sweepGlobal(t, k, engine.Policy{})
+			if _, ok := refusals(kr)["AKIANEWCOMER"]; !ok && !deactivate {
+				t.Errorf("the newcomer's key is not reported: %v", refusals(kr))
+			}
+			if deactivate && len(kr.IDs(resources.VerbDeactivateKey.Past)) != 1 {
+				t.Errorf("the newcomer's key was not deactivated: %+v", kr.Outcomes)
+			}
+			if n := f.countCalls("GetLoginProfile", from); n != 2 {
+				t.Errorf("examined %d user(s), want 2 (break-glass, newcomer)", n)
+			}
+
+			now = trailNow.Add(20*time.Minute + resources.TrailRecheck)
+			from = f.callCount()
+			sweepGlobal(t, k, engine.Policy{})
+			if n := f.countCalls("GetLoginProfile", from); n != 5 {
+				t.Errorf("after Recheck, examined %d user(s), want all 5", n)
+			}
+		})
 	}
 }

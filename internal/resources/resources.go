@@ -39,15 +39,22 @@ func Kinds(cfg aws.Config, s settings.Settings, self Self) []engine.Kind {
 	// regions, in this order): it must hold before anything is stopped, so
 	// stolen credentials cannot start it again. Without the stack's policy
 	// ARN there is nothing to attach; App.New says so in its log.
-	if s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN != "" {
+	quarantined := s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN != ""
+	if quarantined {
 		kinds = append(kinds, NewQuarantine(iamClient, QuarantineOptions{PolicyARN: s.QuarantinePolicyARN, BreakGlassARNs: s.BreakGlassARNs,
 			OwnRoleIDs: s.OwnRoleIDs, Region: cmp.Or(self.Region, cfg.Region)}))
+		kinds = append(kinds, NewIAMServiceCredentials(iamClient, ServiceCredentialOptions{BreakGlassARNs: s.BreakGlassARNs}))
 	}
-	kinds = append(kinds, NewIAMTrail(iamClient, IAMTrailOptions{
+	trail := IAMTrailOptions{
 		Lookback:                time.Duration(s.IAMLookbackDays) * 24 * time.Hour,
 		DeactivateNewAccessKeys: s.DeactivateNewAccessKeys,
 		BreakGlassARNs:          s.BreakGlassARNs,
-	}))
+	}
+	if quarantined {
+		// Only a quarantine makes skipping recently examined users safe.
+		trail.Recheck = TrailRecheck
+	}
+	kinds = append(kinds, NewIAMTrail(iamClient, trail))
 	// Without the trip topic (the CLI, a hand-built environment) there is
 	// no deployment to check; the stack always wires it.
 	if s.TripTopicARN != "" {
