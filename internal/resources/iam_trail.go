@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,6 +87,9 @@ type IAMTrailOptions struct {
 	// window, except the break-glass principals'.
 	DeactivateNewAccessKeys bool
 	BreakGlassARNs          []string
+	// OwnRoleIDs are the unique IDs of the stack's own roles: only they are
+	// left out as the switch's, never a role merely named like one.
+	OwnRoleIDs []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Recheck, when positive, lets a re-sweep within it reuse what was
@@ -187,8 +191,10 @@ func (k *IAMTrail) Find(ctx context.Context, _ string) ([]engine.Resource, error
 		}
 		for _, r := range page.Roles {
 			path, name := aws.ToString(r.Path), aws.ToString(r.RoleName)
-			// AWS's own roles and the kill switch's are not the attacker's.
-			if !isNew(r.CreateDate, since) || guard.AWSManagedRolePath(path) || guard.OwnRole(path, name) {
+			// AWS's own roles and the kill switch's (by unique ID) are not
+			// the attacker's.
+			if !isNew(r.CreateDate, since) || guard.AWSManagedRolePath(path) ||
+				(guard.OwnRole(path, name) && slices.Contains(k.opts.OwnRoleIDs, aws.ToString(r.RoleId))) {
 				continue
 			}
 			lastUsed := "never"

@@ -49,6 +49,7 @@ func Kinds(cfg aws.Config, s settings.Settings, self Self) []engine.Kind {
 		Lookback:                time.Duration(s.IAMLookbackDays) * 24 * time.Hour,
 		DeactivateNewAccessKeys: s.DeactivateNewAccessKeys,
 		BreakGlassARNs:          s.BreakGlassARNs,
+		OwnRoleIDs:              s.OwnRoleIDs,
 	}
 	if quarantined {
 		// Only a quarantine makes skipping recently examined users safe.

@@ -165,6 +165,8 @@ func mainErr(only string, noEmu bool) error {
 	}
 
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	// Every figure, "moto alone" included, goes through moto's gap filler
+	// (one loopback hop), so the ratios compare like with like.
 	b.moto, err = moto.Start(startCtx)
 	cancel()
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,11 +31,16 @@ const Region = "us-east-1"
 // Account is the account moto answers for.
 const Account = "123456789012"
 
-// Server is one running moto_server on a loopback port.
+// Server is one running moto_server on a loopback port, behind the
+// gap filler (gaps.go) on another.
 type Server struct {
-	URL  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	// URL is the gap filler's: every client of the emulator uses it.
+	URL string
+	// motoURL is moto_server's own.
+	motoURL string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	front   *http.Server
 }
 
 // Binary finds moto_server on PATH or in the image's pyenv shims, which a
@@ -68,28 +75,54 @@ func Start(ctx context.Context) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting moto_server: %w", err)
 	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	s := &Server{motoURL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 
 	ready := func() bool {
-		resp, err := http.Get(s.URL + "/moto-api/")
+		resp, err := http.Get(s.motoURL + "/moto-api/")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return true
 	}
-	if err := proc.WaitReady(ctx, "moto_server on "+s.URL, ready, s.done, &logs, 100*time.Millisecond, 30*time.Second); err != nil {
+	if err := proc.WaitReady(ctx, "moto_server on "+s.motoURL, ready, s.done, &logs, 100*time.Millisecond, 30*time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.startFront(); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
+// startFront serves the gap filler on its own loopback port.
+func (s *Server) startFront() error {
+	upstream, err := url.Parse(s.motoURL)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listening for moto's gap filler: %w", err)
+	}
+	s.front = &http.Server{Handler: gapFiller(upstream), ReadHeaderTimeout: time.Minute}
+	go func() { _ = s.front.Serve(ln) }()
+	s.URL = "http://" + ln.Addr().String()
+	return nil
+}
+
 // Stop ends moto_server and everything it started. Its state lives only in
 // memory, so there is nothing to shut down gracefully.
 func (s *Server) Stop() {
-	if s == nil || s.cmd.Process == nil {
+	if s == nil {
+		return
+	}
+	if s.front != nil {
+		_ = s.front.Close()
+	}
+	if s.cmd.Process == nil {
 		return
 	}
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
