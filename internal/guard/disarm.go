@@ -53,33 +53,18 @@ var DisarmKeyTamperActions = []string{
 	"kms:ReplicateKey", "kms:UpdatePrimaryRegion",
 }
 
-// KeyPolicy is a KMS key policy: unlike an identity policy, each statement
-// names its principal.
-type KeyPolicy struct {
-	Version   string         `json:"Version"`
-	Statement []KeyStatement `json:"Statement"`
-}
-
-// KeyStatement is one statement of a KeyPolicy. Principal is {"AWS": [...]}.
-type KeyStatement struct {
-	Sid       string                         `json:"Sid"`
-	Effect    string                         `json:"Effect"`
-	Principal map[string][]string            `json:"Principal"`
-	Action    []string                       `json:"Action"`
-	Resource  []string                       `json:"Resource"`
-	Condition map[string]map[string][]string `json:"Condition,omitempty"`
-}
-
 // DisarmKeyPolicy is the disarm key's policy. breakGlass are the
 // break-glass principals' ARNs: with the root user, the only ones that may
 // generate a disarm MAC.
-func DisarmKeyPolicy(breakGlass []string) KeyPolicy {
+//
+// A key policy is a Document whose statements each name their Principal.
+func DisarmKeyPolicy(breakGlass []string) Document {
 	everyone := map[string][]string{"AWS": {"*"}}
 	macMakers := append(append([]string{}, breakGlass...), RootARN)
 	keepers := append(append([]string{}, macMakers...), DeployRolePatterns...)
-	return KeyPolicy{
+	return Document{
 		Version: "2012-10-17",
-		Statement: []KeyStatement{
+		Statement: []Statement{
 			{
 				// Delegates to IAM, so CloudFormation (through the deploy
 				// role's IAM rights) and the function's role (kms:VerifyMac
@@ -103,36 +88,4 @@ func DisarmKeyPolicy(breakGlass []string) KeyPolicy {
 			},
 		},
 	}
-}
-
-// Resolve fills the placeholders of every principal, resource and
-// condition value.
-func (p KeyPolicy) Resolve(partition, region, account string) KeyPolicy {
-	res := func(vs []string) []string {
-		out := make([]string, len(vs))
-		for i, v := range vs {
-			out[i] = Resolve(v, partition, region, account)
-		}
-		return out
-	}
-	out := KeyPolicy{Version: p.Version}
-	for _, s := range p.Statement {
-		r := s
-		r.Resource = res(s.Resource)
-		r.Principal = map[string][]string{}
-		for k, vs := range s.Principal {
-			r.Principal[k] = res(vs)
-		}
-		if s.Condition != nil {
-			r.Condition = map[string]map[string][]string{}
-			for op, kv := range s.Condition {
-				r.Condition[op] = map[string][]string{}
-				for k, vs := range kv {
-					r.Condition[op][k] = res(vs)
-				}
-			}
-		}
-		out.Statement = append(out.Statement, r)
-	}
-	return out
 }

@@ -18,8 +18,13 @@ const perRegionCalls = 8
 // outcome per decision, in todo's order; a decision not started before ctx
 // ends fails with the context's error.
 func containEach(ctx context.Context, todo []engine.Decision, act func(context.Context, engine.Decision) engine.Outcome) []engine.Outcome {
+	return containEachAtMost(ctx, perRegionCalls, todo, act)
+}
+
+// containEachAtMost is containEach with at most n calls in flight.
+func containEachAtMost(ctx context.Context, n int, todo []engine.Decision, act func(context.Context, engine.Decision) engine.Outcome) []engine.Outcome {
 	out := make([]engine.Outcome, len(todo))
-	sem := make(chan struct{}, perRegionCalls)
+	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for i, d := range todo {
 		select {

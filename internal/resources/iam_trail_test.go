@@ -56,7 +56,7 @@ func TestIAMTrailReportsWhatTheAttackerLeft(t *testing.T) {
 			f, bg := trailAccount()
 			k := resources.NewIAMTrail(f, resources.IAMTrailOptions{
 				Lookback: 7 * 24 * time.Hour, DeactivateNewAccessKeys: deactivate, BreakGlassARNs: []string{bg},
-				Now: func() time.Time { return trailNow },
+				OwnRoleIDs: []string{"AROA" + guard.FunctionRoleName}, Now: func() time.Time { return trailNow },
 			})
 			kr := sweepGlobal(t, k, engine.Policy{})
 			if kr.Error != "" {
@@ -227,5 +227,29 @@ func TestIAMTrailSkipsRecentlyExaminedUsers(t *testing.T) {
 				t.Errorf("after Recheck, examined %d user(s), want all 5", n)
 			}
 		})
+	}
+}
+
+// A new role named like the switch's own, whose ID the stack did not
+// write, is the attacker's hiding place: the trail reports it.
+func TestIAMTrailReportsARoleNamedLikeTheSwitchs(t *testing.T) {
+	t.Parallel()
+	f := newFakeIAM()
+	f.addRole(guard.RolePath, guard.FunctionRoleName, trailNow.Add(-time.Hour))
+	f.addRole(guard.RolePath, guard.SlackRoleName, trailNow.Add(-time.Hour))
+	k := resources.NewIAMTrail(f, resources.IAMTrailOptions{Lookback: 7 * 24 * time.Hour,
+		OwnRoleIDs: []string{"AROA" + guard.FunctionRoleName}, Now: func() time.Time { return trailNow }})
+	kr := sweepGlobal(t, k, engine.Policy{})
+	if kr.Error != "" {
+		t.Fatalf("trail error: %s", kr.Error)
+	}
+	found := refusals(kr)
+	own := "arn:aws:iam::" + fakeAccount + ":role" + guard.RolePath + guard.FunctionRoleName
+	impostor := "arn:aws:iam::" + fakeAccount + ":role" + guard.RolePath + guard.SlackRoleName
+	if _, ok := found[own]; ok {
+		t.Errorf("the stack's own role (by ID) is reported: %v", found)
+	}
+	if _, ok := found[impostor]; !ok || len(found) != 1 {
+		t.Errorf("findings %v, want only the impostor %s", found, impostor)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -492,32 +491,7 @@ func (k *Quarantine) Decide(r engine.Resource) engine.Decision {
 // are full gets the quarantine as its permissions boundary instead. A
 // principal deleted meanwhile is gone, not failed.
 func (k *Quarantine) Contain(ctx context.Context, _ string, todo []engine.Decision) []engine.Outcome {
-	out := make([]engine.Outcome, len(todo))
-	sem := make(chan struct{}, quarantineCalls)
-	var wg sync.WaitGroup
-	for i, d := range todo {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			out[i] = engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Prior: d.Resource.Prior, Status: engine.StatusFailed,
-				Code: errorCode(ctx.Err()), Message: "not attempted: " + ctx.Err().Error()}
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			defer func() {
-				if p := recover(); p != nil {
-					out[i] = engine.Outcome{ID: d.Resource.ID, Verb: d.Verb, Prior: d.Resource.Prior, Status: engine.StatusFailed,
-						Code: "InternalError", Message: fmt.Sprintf("internal error: %v", p)}
-				}
-			}()
-			out[i] = k.containOne(ctx, d)
-		}()
-	}
-	wg.Wait()
-	return out
+	return containEachAtMost(ctx, quarantineCalls, todo, k.containOne)
 }
 
 func (k *Quarantine) containOne(ctx context.Context, d engine.Decision) engine.Outcome {
