@@ -65,7 +65,7 @@ func (r *rig) invokeIn(regions []string, event string) (*handler.Result, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewJSONHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return app.New(r.cfg, r.settings, log, app.WithFunctionName("killswitch"), app.WithRegions(regions), motoKinds()).Handler.Handle(ctx, json.RawMessage(event))
+	return app.New(r.cfg, r.settings, log, app.WithFunctionName("killswitch"), app.WithRegions(regions)).Handler.Handle(ctx, json.RawMessage(event))
 }
 
 func censusRig(t *testing.T, plan attack.Plan, env map[string]string) *rig {

@@ -90,7 +90,7 @@ func (r *rig) invokeWithin(ctx context.Context, eventFile string) (*handler.Resu
 		r.t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return app.New(r.cfg, r.settings, log, motoKinds()).Handler.Handle(ctx, json.RawMessage(raw))
+	return app.New(r.cfg, r.settings, log).Handler.Handle(ctx, json.RawMessage(raw))
 }
 
 // checkOriginStoryContained holds the account to the stop-mode end state:

@@ -162,7 +162,7 @@ func (r *rig) invokeWith(ctx context.Context, eventFile string, opts ...app.Opti
 		r.t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return app.New(r.cfg, r.settings, log, append([]app.Option{motoKinds()}, opts...)...).Handler.Handle(ctx, json.RawMessage(raw))
+	return app.New(r.cfg, r.settings, log, opts...).Handler.Handle(ctx, json.RawMessage(raw))
 }
 
 // deadRegion runs one region dead on the first delivery and healthy on

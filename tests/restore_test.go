@@ -356,7 +356,7 @@ func (r *restoreRig) invokeLogged(ctx context.Context, log *callLog) (*handler.R
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return app.New(cfg, r.settings, nil, app.WithFunctionName("killswitch"), motoKinds()).Handler.Handle(ctx, raw)
+	return app.New(cfg, r.settings, nil, app.WithFunctionName("killswitch")).Handler.Handle(ctx, raw)
 }
 
 // The manifest comes first: in every region and kind, the plan object is

@@ -30,7 +30,7 @@ func (r *rig) invokeEvent(event string) (*handler.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewJSONHandler(testWriter{r.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return app.New(r.cfg, r.settings, log, app.WithFunctionName("killswitch"), motoKinds()).Handler.Handle(ctx, json.RawMessage(event))
+	return app.New(r.cfg, r.settings, log, app.WithFunctionName("killswitch")).Handler.Handle(ctx, json.RawMessage(event))
 }
 
 func (r *rig) latch() latch.State {

@@ -15,7 +15,9 @@
 //
 //   - moto alone: in-process, through the proxy with no latency; what moto's
 //     own service time costs (it answers about 30-40 calls a second on two
-//     cores, one call at a time under Python's GIL);
+//     cores, one call at a time under Python's GIL). "moto" here includes
+//     the package moto's gap proxy in front of moto_server, one loopback
+//     hop that every run (and the measured service time) shares;
 //   - in-process: the same with the scenario's latency, counted with
 //     apicount;
 //   - emulator: bootstrap under aws-lambda-rie with the same latency; its
