@@ -15,7 +15,9 @@
 //
 //   - moto alone: in-process, through the proxy with no latency; what moto's
 //     own service time costs (it answers about 30-40 calls a second on two
-//     cores, one call at a time under Python's GIL);
+//     cores, one call at a time under Python's GIL). "moto" here includes
+//     the package moto's gap proxy in front of moto_server, one loopback
+//     hop that every run (and the measured service time) shares;
 //   - in-process: the same with the scenario's latency, counted with
 //     apicount;
 //   - emulator: bootstrap under aws-lambda-rie with the same latency; its
@@ -165,8 +167,6 @@ func mainErr(only string, noEmu bool) error {
 	}
 
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	// Every figure, "moto alone" included, goes through moto's gap filler
-	// (one loopback hop), so the ratios compare like with like.
 	b.moto, err = moto.Start(startCtx)
 	cancel()
 	if err != nil {

@@ -1,5 +1,17 @@
 // Package moto starts and drives a real moto_server, the standard AWS
 // emulator, for integration tests, the benchmarks and the local demo.
+//
+// Start puts a small loopback reverse proxy in front of moto_server, and
+// Server.URL is the proxy's: moto 5.2.1 lacks IAM's service-specific
+// credentials API (moto/iam/responses.py has no
+// ListServiceSpecificCredentials; it answers HTTP 500), which the "IAM
+// service credentials" kind calls on every sweep. The proxy answers only
+// those IAM actions (gaps.go) and passes everything else through
+// unchanged. It is not an emulator: it keeps no state, and its answers (an
+// empty list; NoSuchEntity for any credential) are the true ones for an
+// account in which nothing can create such credentials, since moto
+// cannot. The kind's behaviour with credentials is covered by fakes in
+// internal/resources.
 package moto
 
 import (
@@ -31,16 +43,15 @@ const Region = "us-east-1"
 // Account is the account moto answers for.
 const Account = "123456789012"
 
-// Server is one running moto_server on a loopback port, behind the
-// gap filler (gaps.go) on another.
+// Server is one running moto_server on a loopback port, behind the gap
+// proxy.
 type Server struct {
-	// URL is the gap filler's: every client of the emulator uses it.
-	URL string
-	// motoURL is moto_server's own.
-	motoURL string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	front   *http.Server
+	// URL is the gap proxy's; every client (SDK configs, child processes,
+	// faultproxy targets, resets) goes through it.
+	URL   string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	proxy *http.Server
 }
 
 // Binary finds moto_server on PATH or in the image's pyenv shims, which a
@@ -58,7 +69,8 @@ func Binary() (string, error) {
 	return "", errors.New("moto_server not found on PATH or in ~/.pyenv/shims: it ships on this machine image (moto 5); it cannot be installed from the registries here")
 }
 
-// Start runs moto_server on a free loopback port and waits until it answers.
+// Start runs moto_server on a free loopback port, waits until it answers,
+// and serves the gap proxy in front of it on another.
 func Start(ctx context.Context) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
@@ -75,52 +87,46 @@ func Start(ctx context.Context) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting moto_server: %w", err)
 	}
-	s := &Server{motoURL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	direct := fmt.Sprintf("http://127.0.0.1:%d", port)
+	s := &Server{cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 
 	ready := func() bool {
-		resp, err := http.Get(s.motoURL + "/moto-api/")
+		resp, err := http.Get(direct + "/moto-api/")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return true
 	}
-	if err := proc.WaitReady(ctx, "moto_server on "+s.motoURL, ready, s.done, &logs, 100*time.Millisecond, 30*time.Second); err != nil {
+	if err := proc.WaitReady(ctx, "moto_server on "+direct, ready, s.done, &logs, 100*time.Millisecond, 30*time.Second); err != nil {
 		s.Stop()
 		return nil, err
 	}
-	if err := s.startFront(); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	return s, nil
-}
-
-// startFront serves the gap filler on its own loopback port.
-func (s *Server) startFront() error {
-	upstream, err := url.Parse(s.motoURL)
+	upstream, err := url.Parse(direct)
 	if err != nil {
-		return err
+		s.Stop()
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fmt.Errorf("listening for moto's gap filler: %w", err)
+		s.Stop()
+		return nil, fmt.Errorf("moto gap proxy: listening: %w", err)
 	}
-	s.front = &http.Server{Handler: gapFiller(upstream), ReadHeaderTimeout: time.Minute}
-	go func() { _ = s.front.Serve(ln) }()
+	s.proxy = &http.Server{Handler: newGapProxy(upstream), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.proxy.Serve(ln) }()
 	s.URL = "http://" + ln.Addr().String()
-	return nil
+	return s, nil
 }
 
-// Stop ends moto_server and everything it started. Its state lives only in
-// memory, so there is nothing to shut down gracefully.
+// Stop ends the gap proxy, moto_server and everything it started. Its
+// state lives only in memory, so there is nothing to shut down gracefully.
 func (s *Server) Stop() {
 	if s == nil {
 		return
 	}
-	if s.front != nil {
-		_ = s.front.Close()
+	if s.proxy != nil {
+		_ = s.proxy.Close()
 	}
 	if s.cmd.Process == nil {
 		return
