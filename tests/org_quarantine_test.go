@@ -17,7 +17,7 @@ import (
 )
 
 // The org quarantine against moto's Organizations: an organization with
-// member accounts, the deny-launch SCP created from guard.OrgQuarantineSCP,
+// member accounts, the deny-by-default SCP created from guard.OrgQuarantineSCP,
 // and a trip report from one member. Only that account gets the SCP, a
 // repeated report is not an error, and a report that is not a trip
 // attaches nothing. moto does not evaluate SCPs: that the attached policy

@@ -1,6 +1,6 @@
 // Package orgquarantine is the org stack's function: when a member
 // account's kill switch reports that it tripped, on the central topic, it
-// attaches the deny-launch SCP to that one account. An SCP binds the
+// attaches the deny-by-default SCP to that one account. An SCP binds the
 // member's root user and every principal its own IAM quarantine cannot
 // reach. It never detaches: that is the owner's call, once the account is
 // clean (aws organizations detach-policy, or the restore CLI).
@@ -137,7 +137,7 @@ func (q *Quarantiner) Handle(ctx context.Context, ev events.SNSEvent) (Result, e
 			errs = append(errs, fmt.Errorf("attaching %s to account %s: %w", q.policyID, d.Account, err))
 			continue
 		default:
-			q.log.Warn("account quarantined: the deny-launch SCP is attached", "account", d.Account, "policy", q.policyID,
+			q.log.Warn("account quarantined: the deny-by-default SCP is attached", "account", d.Account, "policy", q.policyID,
 				"undo", "aws organizations detach-policy --policy-id "+q.policyID+" --target-id "+d.Account)
 		}
 		res.Quarantined = append(res.Quarantined, d.Account)

@@ -204,7 +204,7 @@ func VerbQuarantine(policyARN string) engine.Verb {
 	return engine.Verb{
 		Past: "quarantine policy attached",
 		Plan: "attach the quarantine policy",
-		Note: "they can no longer launch compute, create users or keys, or change the kill switch. " +
+		Note: "it denies them every AWS call but sts:GetCallerIdentity and assuming a break-glass role: no launching, no new users or keys, no changing the kill switch, in any service. " +
 			"To lift it, sign in as the root user or a break-glass principal; " +
 			"`aws iam list-entities-for-policy --policy-arn " + policyARN + "` lists everyone it is attached to, and " +
 			"`aws iam detach-user-policy --user-name NAME --policy-arn " + policyARN + "` " +

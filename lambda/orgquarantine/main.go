@@ -1,5 +1,5 @@
 // Command orgquarantine is the org stack's function: it attaches the
-// deny-launch SCP to a member account whose kill switch reports a trip on
+// deny-by-default SCP to a member account whose kill switch reports a trip on
 // the central topic. The logic lives in internal/orgquarantine.
 package main
 
