@@ -252,7 +252,7 @@ func FromEnvironment(ctx context.Context, getenv func(string) string, log *slog.
 func PolicyLine(s settings.Settings) string {
 	line := fmt.Sprintf("EC2 action: %s", s.Action)
 	if s.Quarantine == settings.QuarantineDenyLaunch && s.QuarantinePolicyARN != "" {
-		line += ", IAM quarantine: deny-launch"
+		line += ", IAM quarantine: deny by default"
 	}
 	if s.DryRun {
 		line += ", dry run"

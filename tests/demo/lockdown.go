@@ -40,11 +40,20 @@ func seedLockdown(ctx context.Context, cfg aws.Config) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the quarantine policy: %w", err)
 	}
+	// The roles the stack creates without Slack, with the trust it gives
+	// them; the function knows them by the unique IDs IAM assigns.
 	lambdaTrust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
-	for _, name := range guard.OwnRoleNames {
-		if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), Path: aws.String(guard.RolePath), AssumeRolePolicyDocument: aws.String(lambdaTrust)}); err != nil {
+	schedulerTrust, err := json.Marshal(guard.ScheduleRoleTrust().Resolve("aws", moto.Region, moto.Account))
+	if err != nil {
+		return nil, err
+	}
+	var ownIDs []string
+	for name, trust := range map[string]string{guard.FunctionRoleName: lambdaTrust, guard.ScheduleRoleName: string(schedulerTrust)} {
+		r, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), Path: aws.String(guard.RolePath), AssumeRolePolicyDocument: aws.String(trust)})
+		if err != nil {
 			return nil, fmt.Errorf("creating the switch's role %s: %w", name, err)
 		}
+		ownIDs = append(ownIDs, aws.ToString(r.Role.RoleId))
 	}
 	bgTrust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + moto.Account +
 		`:root"},"Action":"sts:AssumeRole","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}`
@@ -68,6 +77,7 @@ func seedLockdown(ctx context.Context, cfg aws.Config) ([]string, error) {
 		settings.EnvQuarantine + "=" + settings.QuarantineDenyLaunch,
 		settings.EnvQuarantinePolicyARN + "=" + aws.ToString(pol.Policy.Arn),
 		settings.EnvBreakGlassARNs + "=" + bg,
+		settings.EnvOwnRoleIDs + "=" + strings.Join(ownIDs, ","),
 	}, nil
 }
 
