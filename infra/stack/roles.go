@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -94,6 +95,14 @@ func (o *overflow) Visit(node constructs.IConstruct) {
 		}
 		if to, ok := c.Node().DefaultChild().(awscdk.CfnResource); ok && meta != nil && to.GetMetadata(jsii.String("cdk_nag")) == nil {
 			to.AddMetadata(jsii.String("cdk_nag"), meta)
+		}
+		// A fixed name under the switch's path: the guard SCP and the
+		// quarantine name it (guard.OwnPoliciesARN), so nobody but
+		// break-glass can rewrite the function's rights it holds.
+		if cfn, ok := c.Node().DefaultChild().(awsiam.CfnManagedPolicy); ok {
+			n, _ := strconv.Atoi(strings.TrimPrefix(*c.Node().Id(), "OverflowPolicy"))
+			cfn.SetManagedPolicyName(jsii.String(guard.FunctionOverflowPolicy(n)))
+			cfn.SetPath(jsii.String(guard.RolePath))
 		}
 		for _, d := range o.dependents {
 			d.Node().AddDependency(c)

@@ -7,6 +7,7 @@
 package guard
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -62,6 +63,12 @@ const (
 	NoCensusAlarmName       = "killswitch-no-census"
 )
 
+// FunctionOverflowPolicy names the function role's Nth overflow managed
+// policy: fixed, under RolePath, so the guard SCP can name it.
+func FunctionOverflowPolicy(n int) string {
+	return FunctionRoleName + "-overflow-" + strconv.Itoa(n)
+}
+
 // OwnRoleNames are the names of every role the stack may create.
 var OwnRoleNames = []string{FunctionRoleName, ScheduleRoleName, SlackRoleName}
 
@@ -107,7 +114,11 @@ const (
 	StackARN            = "arn:${Partition}:cloudformation:${Region}:${Account}:stack/" + StackName + "/*"
 	QuarantinePolicyARN = "arn:${Partition}:iam::${Account}:policy/" + QuarantinePolicyName
 	OwnRolesARN         = "arn:${Partition}:iam::${Account}:role" + RolePath + "*"
-	ManifestBucketARN   = "arn:${Partition}:s3:::" + ManifestBucketName
+	// OwnPoliciesARN covers the managed policies the stack keeps under its
+	// own path: the function role's overflow policies (FunctionOverflowPolicy),
+	// which hold part of its permissions once its inline policy is full.
+	OwnPoliciesARN    = "arn:${Partition}:iam::${Account}:policy" + RolePath + "*"
+	ManifestBucketARN = "arn:${Partition}:s3:::" + ManifestBucketName
 )
 
 // Resolve fills the ${Partition}, ${Region} and ${Account} placeholders.

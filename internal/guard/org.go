@@ -174,7 +174,7 @@ func GuardSCP(except, guardedRoles []string) Document {
 		anyAccount(ScheduleGroupARN), anyAccount(ScheduleGroupSchedulesARN), anyAccount(LatchParameterARN),
 		ManifestBucketPattern, ManifestBucketPattern+"/*",
 		StackSetStackARN, anyAccount(StackARN),
-		anyAccount(QuarantinePolicyARN),
+		anyAccount(QuarantinePolicyARN), anyAccount(OwnPoliciesARN),
 	)
 	resources = append(resources, roles...)
 	quarantine := []string{anyAccount(QuarantinePolicyARN)}

@@ -120,6 +120,7 @@ func TestGuardSCPEvaluation(t *testing.T) {
 		{"attacker resets the latch", attacker, "ssm:PutParameter", latch, nil, true},
 		{"attacker rewrites a manifest", attacker, "s3:PutObject", "arn:aws:s3:::killswitch-manifests-" + acct + "-us-east-1/trips/x", nil, true},
 		{"attacker empties the quarantine policy", attacker, "iam:CreatePolicyVersion", quarantine, nil, true},
+		{"attacker rewrites the function's overflow policy", attacker, "iam:CreatePolicyVersion", "arn:aws:iam::" + acct + ":policy" + guard.RolePath + guard.FunctionOverflowPolicy(1), nil, true},
 		{"attacker detaches the quarantine from itself", attacker, "iam:DetachRolePolicy", attacker, map[string]any{"iam:PolicyARN": quarantine}, true},
 		{"attacker removes the quarantine boundary", attacker, "iam:DeleteUserPermissionsBoundary", bob, map[string]any{"iam:PermissionsBoundary": quarantine}, true},
 		{"attacker removes a role's quarantine boundary", attacker, "iam:DeleteRolePermissionsBoundary", attacker, map[string]any{"iam:PermissionsBoundary": quarantine}, true},
