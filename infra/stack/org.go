@@ -388,44 +388,5 @@ func SCPSize(doc guard.Document) int {
 // cfnDocument turns a guard document into the template's JSON, with the
 // ${Partition} placeholders as the stack's partition.
 func cfnDocument(doc guard.Document) map[string]any {
-	var statements []any
-	for _, s := range doc.Statement {
-		st := map[string]any{"Sid": s.Sid, "Effect": s.Effect}
-		resolved := func(in []string) []any {
-			out := make([]any, len(in))
-			for i, r := range in {
-				out[i] = resolvePseudo(r)
-			}
-			return out
-		}
-		if len(s.Action) > 0 {
-			st["Action"] = s.Action
-		}
-		if len(s.NotAction) > 0 {
-			st["NotAction"] = s.NotAction
-		}
-		if len(s.Resource) > 0 {
-			st["Resource"] = resolved(s.Resource)
-		}
-		if len(s.NotResource) > 0 {
-			st["NotResource"] = resolved(s.NotResource)
-		}
-		if s.Condition != nil {
-			conds := map[string]any{}
-			for op, kv := range s.Condition {
-				m := map[string]any{}
-				for k, vs := range kv {
-					values := make([]any, len(vs))
-					for i, v := range vs {
-						values[i] = resolvePseudo(v)
-					}
-					m[k] = values
-				}
-				conds[op] = m
-			}
-			st["Condition"] = conds
-		}
-		statements = append(statements, st)
-	}
-	return map[string]any{"Version": doc.Version, "Statement": statements}
+	return cfnValue(doc).(map[string]any)
 }

@@ -24,15 +24,10 @@ func QuarantineEnabled(cfg Config) bool { return cfg.Quarantine == settings.Quar
 // resources by their fixed names, not by reference, so the function (whose
 // environment names the policy) and the policy do not depend on each other.
 func newQuarantinePolicy(stack awscdk.Stack, cfg Config) awsiam.ManagedPolicy {
-	doc := guard.QuarantineDocument(cfg.BreakGlassARNs)
-	var statements []awsiam.PolicyStatement
-	for _, s := range doc.Statement {
-		statements = append(statements, guardStatement(s))
-	}
 	policy := awsiam.NewManagedPolicy(stack, jsii.String("QuarantinePolicy"), &awsiam.ManagedPolicyProps{
 		ManagedPolicyName: jsii.String(QuarantinePolicyName),
 		Description:       jsii.String("killswitch quarantine: attached by the kill switch when it trips (or set as the permissions boundary); denies everything but sts:GetCallerIdentity and assuming a break-glass role. Detach it as the root user or a break-glass principal."),
-		Document:          awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements}),
+		Document:          awsiam.PolicyDocument_FromJson(cfnValue(guard.QuarantineDocument(cfg.BreakGlassARNs))),
 	})
 	// Its one Allow is sts:GetCallerIdentity (no resource-level
 	// permissions) and sts:AssumeRole on *, which its own Deny narrows to
@@ -40,38 +35,6 @@ func newQuarantinePolicy(stack awscdk.Stack, cfg Config) awsiam.ManagedPolicy {
 	// boundary, it leaves those two open. Its Denies are on * by design.
 	suppress(policy, iamWildcards, "quarantine (deny by default): its Allow is sts:GetCallerIdentity and sts:AssumeRole, which its own Deny limits to the break-glass roles; as a permissions boundary it must allow what it leaves open", "Resource::*")
 	return policy
-}
-
-// guardStatement is an identity-policy statement of a guard.Document as
-// the CDK builds it, placeholders resolved to the stack's pseudo
-// parameters: Allow or Deny, Action or NotAction, Resource or NotResource.
-func guardStatement(s guard.Statement) awsiam.PolicyStatement {
-	strs := func(in []string) *[]*string {
-		if len(in) == 0 {
-			return nil
-		}
-		out := make([]*string, len(in))
-		for i, r := range in {
-			out[i] = jsii.String(resolvePseudo(r))
-		}
-		return &out
-	}
-	effect := awsiam.Effect_DENY
-	if s.Effect == "Allow" {
-		effect = awsiam.Effect_ALLOW
-	}
-	props := &awsiam.PolicyStatementProps{
-		Sid:          jsii.String(s.Sid),
-		Effect:       effect,
-		Actions:      strs(s.Action),
-		NotActions:   strs(s.NotAction),
-		Resources:    strs(s.Resource),
-		NotResources: strs(s.NotResource),
-	}
-	if s.Condition != nil {
-		props.Conditions = guardConditions(s.Condition)
-	}
-	return awsiam.NewPolicyStatement(props)
 }
 
 // guardConditions are a guard statement's conditions, placeholders
