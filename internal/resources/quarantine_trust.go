@@ -33,10 +33,13 @@ type TrustExpectation struct {
 // OwnRoleTrust is the trust the stack deploys for each of its roles, by
 // name, resolved for the stack's partition, region and account.
 func OwnRoleTrust(partition, region, account string) map[string]TrustExpectation {
+	// The scheduler's expectation is read from the document the stack
+	// deploys (guard.ScheduleRoleTrust), so the two cannot drift apart.
+	sched := guard.ScheduleRoleTrust().Resolve(partition, region, account).Statement[0]
 	return map[string]TrustExpectation{
 		guard.FunctionRoleName: {Service: "lambda.amazonaws.com"},
-		guard.ScheduleRoleName: {Service: guard.SchedulerService,
-			SourceARN: guard.Resolve(guard.ScheduleGroupARN, partition, region, account), Account: account},
+		guard.ScheduleRoleName: {Service: sched.Principal["Service"][0],
+			SourceARN: sched.Condition["ArnEquals"]["aws:SourceArn"][0], Account: sched.Condition["StringEquals"]["aws:SourceAccount"][0]},
 		guard.SlackRoleName: {Service: "chatbot.amazonaws.com"},
 	}
 }
